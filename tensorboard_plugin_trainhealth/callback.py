@@ -1,0 +1,581 @@
+"""`TrainHealthCallback`: records training-health signals while Keras trains.
+
+The callback runs almost nothing per step. On cadence steps it reads a few
+reductions from the device (gradient norms captured inside the optimizer,
+weight and update norms, activation statistics of a small probe batch),
+writes them as trainhealth summaries, and keeps the same history in memory
+so the diagnosis rules can warn (or stop training) while it runs.
+
+It must never break training: every signal is computed under a guard, and a
+failure turns that signal off with one warning.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import keras
+from keras import ops
+
+from tensorboard_plugin_trainhealth import gradients
+from tensorboard_plugin_trainhealth import metadata as md
+from tensorboard_plugin_trainhealth import probe as probe_lib
+from tensorboard_plugin_trainhealth import series as series_lib
+from tensorboard_plugin_trainhealth import stats
+from tensorboard_plugin_trainhealth import writer as writer_lib
+
+# With every_n_steps="auto", aim for about this many records per fit: enough
+# for a readable heatmap, few enough that the cost stays small.
+AUTO_RECORDS_PER_FIT = 300
+AUTO_STEPS_WHEN_UNKNOWN = 50
+
+
+class TrainHealthWarning(UserWarning):
+    """A training-health alert, or a signal switched off after an error."""
+
+
+class TrainHealthCallback(keras.callbacks.Callback):
+    """Records training-health signals for TensorBoard's "Train Health" tab.
+
+    Per layer, where it applies: the fraction of dead ReLU units, the
+    fraction of saturated sigmoid/tanh/softmax outputs, gradient norms (of
+    the gradients the optimizer actually applies, per variable and global),
+    update-to-weight ratios and weight norms; per epoch, every metric against
+    its `val_` counterpart; and NaN/Inf flags for the loss, weights,
+    gradients and activations. Alerts from the diagnosis rules are written
+    too, and shown as warnings while training runs.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras
+    from tensorboard_plugin_trainhealth import TrainHealthCallback
+
+    x = np.random.rand(512, 8).astype("float32")
+    y = (x.sum(axis=1) > 4).astype("float32")
+    model = keras.Sequential([
+        keras.Input((8,)),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])
+    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, validation_split=0.2, epochs=3,
+              callbacks=[TrainHealthCallback("logs/run1")])
+    # then: tensorboard --logdir logs
+    ```
+
+    Args:
+        log_dir: directory of the run. Works beside
+            `keras.callbacks.TensorBoard(log_dir)`: our event file has its
+            own name.
+        every_n_steps: record cadence in optimizer steps. `"auto"` records
+            about 300 times per `fit` (every step for short fits).
+        probe_samples: how many training samples the activation probe uses.
+        probe_data: inputs for the probe (arrays, a list or dict of arrays
+            for multi-input models, or a batched `tf.data.Dataset`). By
+            default the probe is taken from the data given to `fit`; a
+            plain Python generator is never read, so pass this for those.
+        activation_stats: record dead-ReLU and saturation fractions.
+        gradient_norms: record gradient norms (see `gradients.py` for how
+            they are obtained on each backend).
+        update_ratios: record update-to-weight ratios (costs one copy of
+            the weights on cadence steps).
+        on_critical: `"warn"` (default) or `"stop"`: stop training, the way
+            `TerminateOnNaN` does, when a critical alert is raised, printing
+            why.
+        thresholds: a `diagnosis.Thresholds` to override the rules' limits.
+        verbose: 1 prints alerts as they are raised; 0 stays silent.
+    """
+
+    def __init__(
+        self,
+        log_dir="logs/trainhealth",
+        every_n_steps="auto",
+        probe_samples=256,
+        probe_data=None,
+        activation_stats=True,
+        gradient_norms=True,
+        update_ratios=True,
+        on_critical="warn",
+        thresholds=None,
+        verbose=1,
+    ):
+        super().__init__()
+        if on_critical not in ("warn", "stop"):
+            raise ValueError(
+                "on_critical must be 'warn' or 'stop', got %r" % (on_critical,))
+        if every_n_steps != "auto" and (not isinstance(every_n_steps, int)
+                                        or every_n_steps < 1):
+            raise ValueError(
+                "every_n_steps must be 'auto' or a positive int, got %r"
+                % (every_n_steps,))
+        if not isinstance(probe_samples, int) or probe_samples < 1:
+            raise ValueError("probe_samples must be a positive int")
+        self.log_dir = str(log_dir)
+        self.every_n_steps = every_n_steps
+        self.probe_samples = probe_samples
+        self.probe_data = probe_data
+        self.activation_stats = activation_stats
+        self.gradient_norms = gradient_norms
+        self.update_ratios = update_ratios
+        self.on_critical = on_critical
+        self.thresholds = thresholds
+        self.verbose = verbose
+        self.series = series_lib.RunSeries()
+        self._disabled = set()
+        self._writer = None
+        self._reported = set()
+
+    # -- Keras hooks ---------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self._guard("setup", self._setup)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._guard("setup", self._sync_step)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # The only per-step work: integer arithmetic on the host. Batch
+        # hooks at the *begin* of a step do not make Keras convert the
+        # previous step's logs, so no device sync happens here off-cadence.
+        if self._ready:
+            completed = self._epoch_base + batch
+            if completed > self._next_record:
+                self._guard("record", self._record, completed - 1)
+            if completed == self._next_record:
+                self._guard("update_ratios", self._snapshot_weights, completed)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._ready:
+            return
+        self._guard("setup", self._sync_step)
+        if self._epoch_base > self._next_record:
+            self._guard("record", self._record, self._epoch_base - 1)
+        self._guard("epoch", self._write_epoch, epoch, logs or {})
+        self._guard("diagnosis", self._diagnose, self._epoch_base)
+        self._guard("writer", self._flush)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._guard("writer", self._writer.close)
+            self._writer = None
+        self._ready = False
+
+    _ready = False
+
+    # -- setup ---------------------------------------------------------------
+
+    def _setup(self):
+        model = self.model
+        self._ready = False
+        self._writer = None
+        if "writer" not in self._disabled:
+            self._writer = self._guard(
+                "writer", writer_lib.SummaryWriter, self.log_dir)
+        self._sync_step()
+        self._every = self._resolve_every()
+        self._next_record = self._epoch_base
+        self._snapshot = None
+
+        self._variables = list(model.trainable_variables)
+        layer_of = {}
+        for name, layer in probe_lib.walk_layers(model):
+            for v in layer.trainable_variables:
+                layer_of.setdefault(id(v), name)
+        self._variable_columns = [
+            {"name": "%s/%s" % (layer_of.get(id(v), "model"), v.name),
+             "layer": layer_of.get(id(v), "model"),
+             "shape": [int(d) for d in v.shape]}
+            for v in self._variables
+        ]
+        self._tap = None
+        if self.gradient_norms and self._variables and model.optimizer is not None:
+            self._tap = self._guard("gradient_norms", self._install_tap)
+        self._probe = None
+        self._probe_layers = []
+        probe_inputs = None
+        if self.activation_stats:
+            probe_inputs = self._guard("activation_stats", self._probe_inputs)
+            if probe_inputs is None and "activation_stats" not in self._disabled:
+                self._warn_once(
+                    "no_probe",
+                    "TrainHealthCallback: no probe data could be taken from "
+                    "this fit's input (a Python generator?); activation "
+                    "statistics are off. Pass probe_data=<a few hundred "
+                    "input samples> to turn them on.")
+            elif probe_inputs is not None:
+                self._probe_layers = probe_lib.find_probe_layers(model)
+                self._probe = probe_lib.ActivationProbe(
+                    model, self._probe_layers, probe_inputs)
+        self._init_series()
+        self._guard("facts", self._write_facts, probe_inputs)
+        self._ready = True
+
+    def _sync_step(self):
+        # One device read per epoch: the optimizer's step counter is the
+        # step axis, so a second fit or a restored model continues it.
+        optimizer = self.model.optimizer
+        self._epoch_base = int(_read(optimizer.iterations)) \
+            if optimizer is not None else 0
+
+    def _resolve_every(self):
+        if self.every_n_steps != "auto":
+            return self.every_n_steps
+        steps = (self.params or {}).get("steps")
+        epochs = (self.params or {}).get("epochs")
+        if not steps or not epochs:
+            return AUTO_STEPS_WHEN_UNKNOWN
+        return max(1, int(math.ceil(steps * epochs / AUTO_RECORDS_PER_FIT)))
+
+    def _install_tap(self):
+        tap, fresh = gradients.GradientTap.install(self.model, self._every)
+        if fresh and getattr(self.model, "train_function", None) is not None:
+            # The step was traced before the tap existed; trace it again so
+            # it captures the norms (once per model, not per fit).
+            self.model.make_train_function(force=True)
+        self._tap_last_step = int(_read(tap.recorded_step))
+        return tap
+
+    def _probe_inputs(self):
+        if self.probe_data is not None:
+            return probe_lib.probe_from_user(self.probe_data, self.probe_samples)
+        return probe_lib.capture_from_fit(self.model, self.probe_samples)
+
+    def _init_series(self):
+        dead = [p.column() for p in self._probe_layers if p.family == "relu"]
+        bounded = [p.column() for p in self._probe_layers if p.family == "bounded"]
+        every = [p.column() for p in self._probe_layers]
+        matrices = {}
+        for tag, columns in ((md.LAYER_DEAD_FRACTION, dead),
+                             (md.LAYER_SATURATION, bounded),
+                             (md.LAYER_ACTIVATION_NONFINITE, every)):
+            if columns:
+                matrices[tag] = columns
+        if self._variables:
+            for tag in md.VARIABLE_TAGS:
+                matrices[tag] = self._variable_columns
+        for tag, columns in matrices.items():
+            existing = self.series.matrices.get(tag)
+            if existing is None or existing.columns != columns:
+                self.series.matrices[tag] = series_lib.Matrix.empty(columns)
+
+    def _write_facts(self, probe_inputs):
+        facts = describe_model(self.model)
+        facts.update(
+            every_n_steps=self._every,
+            probe_samples=self.probe_samples,
+            steps_per_epoch=(self.params or {}).get("steps"),
+            epochs=(self.params or {}).get("epochs"),
+            initial_step=self._epoch_base,
+            gradient_source="optimizer" if self._tap is not None else "off",
+            backend=keras.backend.backend(),
+        )
+        if probe_inputs is not None:
+            names = _input_names(self.model, probe_inputs)
+            facts["inputs"] = [
+                stats.input_statistics(name, array)
+                for name, array in zip(names, keras.tree.flatten(probe_inputs))
+            ]
+        self.series.facts.update(facts)
+        if self._writer is not None:
+            self._guard("writer", self._writer.json, md.RUN_FACTS,
+                        self._epoch_base, facts)
+        self._guard("diagnosis", self._diagnose, self._epoch_base)
+
+    # -- per-record work -----------------------------------------------------
+
+    def _snapshot_weights(self, step):
+        if not self.update_ratios or not self._variables:
+            return
+        self._snapshot = (step, [ops.copy(ops.convert_to_tensor(v))
+                                 for v in self._variables])
+
+    def _record(self, step):
+        """Reads every signal for `step` (just completed) and writes it."""
+        self._next_record = (step // self._every + 1) * self._every
+        parts = {}
+        n_vars = len(self._variables)
+        if n_vars and "weights" not in self._disabled:
+            parts["weight_norm"] = self._guard(
+                "weights", lambda: ops.stack(
+                    [stats.l2_norm(ops.convert_to_tensor(v)) for v in self._variables]))
+        if self._snapshot is not None and "update_ratios" not in self._disabled:
+            snap_step, snap = self._snapshot
+            self._snapshot = None
+            parts["update_norm"] = self._guard(
+                "update_ratios", lambda: ops.stack([
+                    stats.l2_norm(ops.convert_to_tensor(v) - w0)
+                    for v, w0 in zip(self._variables, snap)]))
+            parts["snapshot_norm"] = self._guard(
+                "update_ratios", lambda: ops.stack(
+                    [stats.l2_norm(w0) for w0 in snap]))
+            update_steps = max(1, step + 1 - snap_step)
+        if self._tap is not None and "gradient_norms" not in self._disabled:
+            parts["grad_norm"] = ops.convert_to_tensor(self._tap.norms)
+            parts["grad_step"] = ops.cast(ops.convert_to_tensor(
+                self._tap.recorded_step), "float32")
+        if self._probe is not None and "activation_stats" not in self._disabled:
+            parts["activations"] = self._guard("activation_stats", self._probe)
+        parts["loss"] = self._guard("loss", self._current_loss)
+        parts["learning_rate"] = self._guard("learning_rate", self._learning_rate)
+
+        parts = {k: v for k, v in parts.items() if v is not None}
+        host = self._to_host(parts)
+        w = self._writer if "writer" not in self._disabled else None
+        scalars = {}
+
+        if "weight_norm" in host:
+            self._add_row(w, md.VARIABLE_WEIGHT_NORM, step, host["weight_norm"])
+            scalars[md.STEP_NONFINITE_WEIGHTS] = float(
+                not np.all(np.isfinite(host["weight_norm"])))
+        if "update_norm" in host and "snapshot_norm" in host:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = host["update_norm"] / host["snapshot_norm"] / update_steps
+            self._add_row(w, md.VARIABLE_UPDATE_RATIO, step, ratio)
+        if "grad_norm" in host:
+            self._handle_gradients(w, host["grad_norm"][:n_vars],
+                                   int(host["grad_step"][0]), step, scalars)
+        if "activations" in host:
+            values = host["activations"]
+            count = len(self._probe_layers)
+            signal, nonfinite = values[:count], values[count:2 * count]
+            relu = [i for i, p in enumerate(self._probe_layers) if p.family == "relu"]
+            bounded = [i for i, p in enumerate(self._probe_layers)
+                       if p.family == "bounded"]
+            if relu:
+                self._add_row(w, md.LAYER_DEAD_FRACTION, step, signal[relu])
+            if bounded:
+                self._add_row(w, md.LAYER_SATURATION, step, signal[bounded])
+            if count:
+                self._add_row(w, md.LAYER_ACTIVATION_NONFINITE, step, nonfinite)
+                scalars[md.STEP_NONFINITE_ACTIVATIONS] = float(
+                    np.nansum(nonfinite) > 0)
+        if "loss" in host:
+            loss = float(host["loss"][0])
+            scalars[md.STEP_LOSS] = loss
+            scalars[md.STEP_NONFINITE_LOSS] = float(not math.isfinite(loss))
+        if "learning_rate" in host:
+            scalars[md.STEP_LEARNING_RATE] = float(host["learning_rate"][0])
+
+        for tag, value in scalars.items():
+            self.series.step_scalars.setdefault(tag, series_lib.Series.empty()) \
+                .append(step, value)
+            if w is not None:
+                self._guard("writer", w.scalar, tag, step, value)
+        if any(scalars.get(t) for t in (md.STEP_NONFINITE_LOSS,
+                                        md.STEP_NONFINITE_WEIGHTS,
+                                        md.STEP_NONFINITE_GRADIENTS,
+                                        md.STEP_NONFINITE_ACTIVATIONS)):
+            # Do not wait for the epoch to end to say so.
+            self._guard("diagnosis", self._diagnose, step)
+
+    def _handle_gradients(self, w, norms, grad_step, step, scalars):
+        if grad_step < 0 or grad_step == self._tap_last_step:
+            if step >= self._every and grad_step < 0:
+                self._disabled.add("gradient_norms")
+                self._warn_once(
+                    "no_gradients",
+                    "TrainHealthCallback: gradient norms are not available "
+                    "with this training step (backend %s: optimizer.apply "
+                    "was not reached with state); they are off for this run."
+                    % keras.backend.backend())
+            return
+        self._tap_last_step = grad_step
+        self._add_row(w, md.VARIABLE_GRAD_NORM, grad_step, norms)
+        total = float(np.sqrt(np.sum(np.square(norms.astype(np.float64)))))
+        scalars_at_grad_step = {
+            md.STEP_GRAD_NORM: total,
+            md.STEP_NONFINITE_GRADIENTS: float(not np.all(np.isfinite(norms))),
+        }
+        if grad_step == step:
+            scalars.update(scalars_at_grad_step)
+            return
+        for tag, value in scalars_at_grad_step.items():
+            self.series.step_scalars.setdefault(tag, series_lib.Series.empty()) \
+                .append(grad_step, value)
+            if w is not None:
+                self._guard("writer", w.scalar, tag, grad_step, value)
+
+    def _add_row(self, w, tag, step, values):
+        matrix = self.series.matrices.get(tag)
+        if matrix is None or len(values) != len(matrix.columns):
+            return
+        matrix.append(step, values)
+        if w is not None:
+            self._guard("writer", w.vector, tag, step, values, matrix.columns)
+
+    def _current_loss(self):
+        for metric in self.model.metrics:
+            if metric.name == "loss":
+                return metric.result()
+        return None
+
+    def _learning_rate(self):
+        return gradients.base_optimizer(self.model.optimizer).learning_rate
+
+    def _to_host(self, parts):
+        """One device-to-host transfer for the whole record."""
+        if not parts:
+            return {}
+        names = list(parts)
+        flat = [ops.reshape(ops.cast(parts[k], "float32"), (-1,)) for k in names]
+        sizes = [int(f.shape[0]) for f in flat]
+        joined = stats.to_host(ops.concatenate(flat, axis=0))
+        out, start = {}, 0
+        for name, size in zip(names, sizes):
+            out[name] = joined[start:start + size]
+            start += size
+        return out
+
+    # -- epochs and alerts ---------------------------------------------------
+
+    def _write_epoch(self, epoch, logs):
+        w = self._writer if "writer" not in self._disabled else None
+        end_step = self._epoch_base
+        values = {}
+        for key, value in logs.items():
+            try:
+                values[key] = float(value)
+            except (TypeError, ValueError):
+                continue  # non-scalar log entries are not ours to chart
+        points = [(md.EPOCH_END_STEP, float(end_step))]
+        for key, value in values.items():
+            points.append((md.epoch_tag(key), value))
+            self.series.epochs.setdefault(key, series_lib.Series.empty()) \
+                .append(epoch, value)
+            val_key = "val_" + key
+            if not key.startswith("val_") and val_key in values:
+                points.append((md.gap_tag(key), values[val_key] - value))
+                ratio = values[val_key] / value if value != 0 else float("nan")
+                points.append((md.gap_ratio_tag(key), ratio))
+        self.series.epoch_end_step.append(epoch, end_step)
+        if w is not None:
+            for tag, value in points:
+                self._guard("writer", w.scalar, tag, epoch, value)
+
+    def _diagnose(self, step):
+        from tensorboard_plugin_trainhealth import diagnosis
+
+        alerts = diagnosis.diagnose(self.series, self.thresholds)
+        fresh = []
+        for alert in alerts:
+            key = (alert.kind, alert.layer)
+            if (diagnosis.severity_rank(alert.severity)
+                    < diagnosis.severity_rank("warning")
+                    or key in self._reported):
+                continue
+            self._reported.add(key)
+            fresh.append(alert)
+        if not fresh:
+            return
+        w = self._writer if "writer" not in self._disabled else None
+        if w is not None:
+            self._guard("writer", w.json, md.RUN_ALERTS, step,
+                        [a.to_dict() for a in fresh])
+        for alert in fresh:
+            if self.verbose:
+                print("Train Health [%s] %s" % (alert.severity, alert.message))
+            warnings.warn("Train Health: " + alert.message, TrainHealthWarning,
+                          stacklevel=2)
+        critical = [a for a in fresh if a.severity == "critical"]
+        if critical and self.on_critical == "stop":
+            print("Train Health: stopping training (on_critical='stop'): "
+                  + critical[0].message)
+            self.model.stop_training = True
+
+    def _flush(self):
+        if self._writer is not None:
+            self._writer.flush()
+
+    # -- failure handling ----------------------------------------------------
+
+    def _guard(self, signal, fn, *args):
+        """Runs fn; on failure, switches `signal` off with one warning."""
+        if signal in self._disabled:
+            return None
+        try:
+            return fn(*args)
+        except Exception as e:  # monitoring must never stop training
+            self._disabled.add(signal)
+            self._warn_once(
+                signal,
+                "TrainHealthCallback: %s switched off after an error (%s: %s); "
+                "training continues." % (signal, type(e).__name__, e))
+            return None
+
+    def _warn_once(self, key, message):
+        if ("warned", key) in self._reported:
+            return
+        self._reported.add(("warned", key))
+        warnings.warn(message, TrainHealthWarning, stacklevel=3)
+
+
+def _read(value):
+    """A variable or tensor as a numpy value (one device read)."""
+    return stats.to_host(value)
+
+
+def describe_model(model):
+    """Static facts about a compiled model, for the before-first-step checks."""
+    outputs = probe_lib.output_layers(model)
+    heads = []
+    for name, layer in probe_lib.walk_layers(model):
+        if id(layer) in outputs:
+            heads.append({
+                "layer": name,
+                "class": type(layer).__name__,
+                "activation": stats.activation_name(layer) or "linear",
+                "units": probe_lib._units(layer),
+            })
+    optimizer = model.optimizer
+    facts = {
+        "model": {"name": model.name, "class": type(model).__name__,
+                  "layers": [name for name, _ in probe_lib.walk_layers(model)]},
+        "outputs": heads,
+        "loss": describe_loss(getattr(model, "loss", None)),
+    }
+    if optimizer is not None:
+        base = gradients.base_optimizer(optimizer)
+        try:
+            lr = float(_read(base.learning_rate))
+        except Exception:  # a schedule object without a value yet
+            lr = None
+        facts["optimizer"] = {"class": type(base).__name__, "learning_rate": lr}
+    return facts
+
+
+def describe_loss(loss):
+    """{"name", "from_logits"} for the (first) compiled loss."""
+    if isinstance(loss, dict):
+        loss = next(iter(loss.values()), None)
+    elif isinstance(loss, (list, tuple)):
+        loss = loss[0] if loss else None
+    if loss is None:
+        return {"name": None, "from_logits": None}
+    if isinstance(loss, str):
+        try:
+            resolved = keras.losses.get(loss)
+        except (ValueError, TypeError):
+            return {"name": loss, "from_logits": False}
+        loss = resolved
+    name = getattr(loss, "name", None) or getattr(loss, "__name__", None) \
+        or type(loss).__name__
+    from_logits = getattr(loss, "from_logits", None)
+    if from_logits is None:
+        config = getattr(loss, "get_config", lambda: {})()
+        from_logits = config.get("from_logits", False) if isinstance(config, dict) \
+            else False
+    return {"name": str(name), "from_logits": bool(from_logits)}
+
+
+def _input_names(model, probe_inputs):
+    flat = keras.tree.flatten(probe_inputs)
+    names = []
+    try:
+        names = [t.name for t in keras.tree.flatten(model.inputs)]
+    except (AttributeError, TypeError, ValueError):
+        pass
+    if len(names) != len(flat):
+        names = ["input_%d" % i for i in range(len(flat))]
+    return names

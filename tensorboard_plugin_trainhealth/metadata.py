@@ -1,0 +1,153 @@
+"""The trainhealth summary schema: one source of truth for writer and reader.
+
+Everything the callback writes and the plugin reads is named here: the
+plugin name, the tags, the data class of each tag, and the JSON content that
+rides in each tag's ``SummaryMetadata.plugin_data``.
+
+Data layout, chosen for TensorBoard's per-tag reservoir sampling:
+
+* Step-level global signals (loss, global gradient norm, learning rate,
+  non-finite flags) are float32 scalars, one tag each, keyed by the global
+  optimizer step.
+* Epoch-level metrics (``loss``, ``val_loss``, every compiled metric and the
+  train/validation gap) are float32 scalars keyed by the epoch index.
+* Per-layer signals are packed: one float32 vector tensor per signal per
+  record, one entry per layer (or per variable), with the ordered names in
+  the tag's metadata content. A 200-layer model therefore has a handful of
+  tags, not a thousand, and every layer of a signal is sampled at exactly the
+  same steps, which a layer-by-step heatmap needs.
+* Static facts about the model and its input data, and live alerts, are JSON
+  strings in rank-0 string tensors.
+"""
+
+import json
+
+from tensorboard.compat.proto import summary_pb2
+
+PLUGIN_NAME = "trainhealth"
+
+# Bump when the meaning of a tag or of its content changes incompatibly. A
+# reader meeting a newer version reports it instead of guessing.
+METADATA_VERSION = 1
+
+# How many records per tag TensorBoard keeps for this plugin unless the user
+# passes --samples_per_plugin (see loader.py). The callback's default cadence
+# writes a few hundred records per fit, so a run is normally kept whole.
+DEFAULT_SAMPLES_PER_TAG = 20000
+
+# Step-level scalars (step = global optimizer step).
+STEP_LOSS = "step/loss"
+STEP_GRAD_NORM = "step/grad_norm_global"
+STEP_LEARNING_RATE = "step/learning_rate"
+STEP_NONFINITE_LOSS = "step/nonfinite_loss"
+STEP_NONFINITE_WEIGHTS = "step/nonfinite_weights"
+STEP_NONFINITE_GRADIENTS = "step/nonfinite_gradients"
+STEP_NONFINITE_ACTIVATIONS = "step/nonfinite_activations"
+STEP_SCALARS = (
+    STEP_LOSS,
+    STEP_GRAD_NORM,
+    STEP_LEARNING_RATE,
+    STEP_NONFINITE_LOSS,
+    STEP_NONFINITE_WEIGHTS,
+    STEP_NONFINITE_GRADIENTS,
+    STEP_NONFINITE_ACTIVATIONS,
+)
+
+# Epoch-level scalars (step = epoch index, 0-based like Keras's `epoch`).
+EPOCH_PREFIX = "epoch/"  # epoch/<log key>, e.g. epoch/loss, epoch/val_loss
+GAP_PREFIX = "gap/"  # gap/<metric> = val_<metric> - <metric>
+GAP_RATIO_PREFIX = "gap_ratio/"  # gap_ratio/<metric> = val_<metric> / <metric>
+EPOCH_END_STEP = "epoch_end_step"  # global step at which each epoch ended
+
+# Per-layer vectors (step = global optimizer step). Column names in content.
+LAYER_DEAD_FRACTION = "layers/dead_fraction"
+LAYER_SATURATION = "layers/saturation"
+LAYER_ACTIVATION_NONFINITE = "layers/activation_nonfinite"
+VARIABLE_GRAD_NORM = "variables/grad_norm"
+VARIABLE_UPDATE_RATIO = "variables/update_ratio"
+VARIABLE_WEIGHT_NORM = "variables/weight_norm"
+LAYER_TAGS = (
+    LAYER_DEAD_FRACTION,
+    LAYER_SATURATION,
+    LAYER_ACTIVATION_NONFINITE,
+)
+VARIABLE_TAGS = (
+    VARIABLE_GRAD_NORM,
+    VARIABLE_UPDATE_RATIO,
+    VARIABLE_WEIGHT_NORM,
+)
+
+# JSON documents.
+RUN_FACTS = "run/facts"
+RUN_ALERTS = "run/alerts"
+
+# Content kinds, so a reader can tell how to decode a tag without parsing it.
+KIND_SCALAR = "scalar"
+KIND_VECTOR = "vector"
+KIND_JSON = "json"
+
+
+class MetadataError(ValueError):
+    """Raised when a tag's metadata content cannot be understood."""
+
+
+def create_summary_metadata(kind, columns=None, description=""):
+    """Builds the `SummaryMetadata` for one trainhealth tag.
+
+    Args:
+      kind: one of `KIND_SCALAR`, `KIND_VECTOR`, `KIND_JSON`.
+      columns: for vectors, a list of dicts describing each entry, in order
+        (at least a `"name"` key).
+      description: a human-readable description shown by TensorBoard.
+    """
+    content = {"version": METADATA_VERSION, "kind": kind}
+    if columns is not None:
+        content["columns"] = list(columns)
+    data_class = {
+        KIND_SCALAR: summary_pb2.DATA_CLASS_SCALAR,
+        KIND_VECTOR: summary_pb2.DATA_CLASS_TENSOR,
+        KIND_JSON: summary_pb2.DATA_CLASS_TENSOR,
+    }[kind]
+    return summary_pb2.SummaryMetadata(
+        summary_description=description,
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME,
+            content=json.dumps(content).encode("utf-8"),
+        ),
+        data_class=data_class,
+    )
+
+
+def parse_plugin_content(content):
+    """Parses a tag's plugin content bytes into a dict.
+
+    Raises:
+      MetadataError: if the bytes are not our JSON, or were written by a newer
+        version of this plugin than the one reading them.
+    """
+    try:
+        parsed = json.loads(content.decode("utf-8") if content else "{}")
+    except (UnicodeDecodeError, ValueError) as e:
+        raise MetadataError("unreadable trainhealth metadata: %s" % e)
+    if not isinstance(parsed, dict):
+        raise MetadataError("trainhealth metadata is not a JSON object")
+    version = parsed.get("version", 0)
+    if not isinstance(version, int) or version > METADATA_VERSION:
+        raise MetadataError(
+            "written by a newer trainhealth (metadata version %r; this "
+            "plugin reads up to %d): upgrade tensorboard-plugin-trainhealth"
+            % (version, METADATA_VERSION)
+        )
+    return parsed
+
+
+def epoch_tag(log_key):
+    return EPOCH_PREFIX + log_key
+
+
+def gap_tag(metric):
+    return GAP_PREFIX + metric
+
+
+def gap_ratio_tag(metric):
+    return GAP_RATIO_PREFIX + metric

@@ -1,0 +1,167 @@
+"""Reads trainhealth summaries back through a TensorBoard data provider.
+
+Nothing here opens a file: the plugin passes TensorBoard's own
+`context.data_provider` (Rust data server or Python multiplexer), and the CLI
+builds a multiplexer-backed provider over a logdir with `open_logdir`. Either
+way TensorBoard's file-system layer does the reading, so remote logdirs work
+wherever TensorBoard's do.
+"""
+
+import json
+
+import numpy as np
+from tensorboard.data import provider as provider_lib
+
+from tensorboard_plugin_trainhealth import metadata
+from tensorboard_plugin_trainhealth import series as series_lib
+
+# Ask the provider for everything it kept; screen downsampling is the
+# plugin's job, after diagnosis has seen the whole history.
+_READ_ALL = 1 << 30
+
+
+def trainhealth_runs(data_provider, ctx, experiment_id):
+    """Returns the sorted names of runs that hold trainhealth data."""
+    runs = set()
+    for lister in (data_provider.list_scalars, data_provider.list_tensors):
+        runs.update(
+            lister(ctx, experiment_id=experiment_id,
+                   plugin_name=metadata.PLUGIN_NAME)
+        )
+    return sorted(runs)
+
+
+def read_run(data_provider, ctx, experiment_id, run):
+    """Reads one run into a `RunSeries`.
+
+    A tag that cannot be understood is skipped and described in
+    `RunSeries.problems`; the rest of the run is still returned.
+    Returns None when the run has no trainhealth data at all.
+    """
+    run_filter = provider_lib.RunTagFilter(runs=[run])
+    scalar_meta = data_provider.list_scalars(
+        ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME,
+        run_tag_filter=run_filter,
+    ).get(run, {})
+    tensor_meta = data_provider.list_tensors(
+        ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME,
+        run_tag_filter=run_filter,
+    ).get(run, {})
+    if not scalar_meta and not tensor_meta:
+        return None
+    result = series_lib.RunSeries()
+    contents = {}
+    for tag, ts in list(scalar_meta.items()) + list(tensor_meta.items()):
+        try:
+            contents[tag] = metadata.parse_plugin_content(ts.plugin_content)
+        except metadata.MetadataError as e:
+            result.problems.append("%s: %s" % (tag, e))
+
+    scalar_tags = [t for t in scalar_meta if t in contents]
+    if scalar_tags:
+        data = data_provider.read_scalars(
+            ctx, experiment_id=experiment_id,
+            plugin_name=metadata.PLUGIN_NAME, downsample=_READ_ALL,
+            run_tag_filter=provider_lib.RunTagFilter([run], scalar_tags),
+        ).get(run, {})
+        for tag, points in data.items():
+            _store_scalar(result, tag, _to_series(points))
+
+    tensor_tags = [t for t in tensor_meta if t in contents]
+    if tensor_tags:
+        data = data_provider.read_tensors(
+            ctx, experiment_id=experiment_id,
+            plugin_name=metadata.PLUGIN_NAME, downsample=_READ_ALL,
+            run_tag_filter=provider_lib.RunTagFilter([run], tensor_tags),
+        ).get(run, {})
+        for tag, points in data.items():
+            try:
+                _store_tensor(result, tag, contents[tag], points)
+            except (ValueError, TypeError, KeyError) as e:
+                result.problems.append("%s: unreadable (%s)" % (tag, e))
+    return result
+
+
+def _to_series(points):
+    points = sorted(points, key=lambda p: p.step)
+    return series_lib.Series(
+        np.array([p.step for p in points], np.int64),
+        np.array([p.value for p in points], np.float64),
+    )
+
+
+def _store_scalar(result, tag, values):
+    if tag.startswith(metadata.EPOCH_PREFIX):
+        result.epochs[tag[len(metadata.EPOCH_PREFIX):]] = values
+    elif tag == metadata.EPOCH_END_STEP:
+        result.epoch_end_step = values
+    elif tag.startswith((metadata.GAP_PREFIX, metadata.GAP_RATIO_PREFIX)):
+        # Derived from epoch/*; kept in the file for stock TensorBoard users.
+        return
+    else:
+        result.step_scalars[tag] = values
+
+
+def _store_tensor(result, tag, content, points):
+    points = sorted(points, key=lambda p: p.step)
+    kind = content.get("kind")
+    if kind == metadata.KIND_VECTOR:
+        columns = content.get("columns")
+        if not isinstance(columns, list):
+            raise ValueError("no column list in metadata")
+        columns = [c if isinstance(c, dict) else {"name": str(c)}
+                   for c in columns]
+        rows = [np.asarray(p.numpy, np.float64).reshape(-1) for p in points]
+        # A record whose width disagrees with the metadata (a model changed
+        # under the same log_dir) cannot be placed in the matrix; drop it.
+        keep = [i for i, r in enumerate(rows) if len(r) == len(columns)]
+        matrix = series_lib.Matrix(
+            columns,
+            np.array([points[i].step for i in keep], np.int64),
+            (np.stack([rows[i] for i in keep]) if keep
+             else np.zeros((0, len(columns)))),
+        )
+        if len(keep) < len(rows):
+            result.problems.append(
+                "%s: %d records did not match the layer list and were skipped"
+                % (tag, len(rows) - len(keep)))
+        result.matrices[tag] = matrix
+    elif kind == metadata.KIND_JSON:
+        documents = [(p.step, _decode_json(p.numpy)) for p in points]
+        if tag == metadata.RUN_FACTS:
+            for _, doc in documents:
+                if isinstance(doc, dict):
+                    result.facts.update(doc)
+        # RUN_ALERTS is the callback's live log; diagnosis recomputes alerts
+        # from the series, so readers need not trust an older rule set.
+    else:
+        raise ValueError("unknown content kind %r" % (kind,))
+
+
+def _decode_json(array):
+    value = np.asarray(array).reshape(()).item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    return json.loads(value)
+
+
+def open_logdir(logdir):
+    """A data provider over `logdir` that keeps every trainhealth record.
+
+    For the CLI and tests: the same provider class TensorBoard uses with
+    `--load_fast=false`, loaded once.
+    """
+    from tensorboard.backend.event_processing import data_provider
+    from tensorboard.backend.event_processing import plugin_event_multiplexer
+    from tensorboard.backend.event_processing import event_accumulator
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        size_guidance={
+            event_accumulator.TENSORS: 0,
+            event_accumulator.SCALARS: 0,
+        },
+        tensor_size_guidance={metadata.PLUGIN_NAME: 0},
+    )
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    return data_provider.MultiplexerDataProvider(multiplexer, logdir)

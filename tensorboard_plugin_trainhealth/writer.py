@@ -1,0 +1,98 @@
+"""Writes trainhealth summaries to TensorBoard event files.
+
+Uses TensorBoard's own event-file writer, so writing needs neither
+TensorFlow nor a TensorFlow graph: the callback works the same on every Keras
+backend, and the values go to disk exactly as computed (as float32).
+"""
+
+import json
+import time
+
+import numpy as np
+from tensorboard.compat.proto import event_pb2
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.summary.writer import event_file_writer
+from tensorboard.util import tensor_util
+
+from tensorboard_plugin_trainhealth import metadata
+
+# Our own suffix keeps our event file apart from the ones written by
+# keras.callbacks.TensorBoard or tf.summary into the same directory.
+FILENAME_SUFFIX = ".trainhealth.v1"
+
+
+class SummaryWriter:
+    """Appends trainhealth records to an event file in `log_dir`.
+
+    The metadata of a tag rides with its first record in this file, which is
+    where TensorBoard reads it from.
+    """
+
+    def __init__(self, log_dir, flush_secs=10):
+        self._writer = event_file_writer.EventFileWriter(
+            log_dir, flush_secs=flush_secs, filename_suffix=FILENAME_SUFFIX
+        )
+        self._tags_with_metadata = set()
+
+    @property
+    def log_dir(self):
+        return self._writer.get_logdir()
+
+    def scalar(self, tag, step, value, description=""):
+        self._add(
+            tag,
+            step,
+            np.asarray(value, dtype=np.float32).reshape(()),
+            lambda: metadata.create_summary_metadata(
+                metadata.KIND_SCALAR, description=description
+            ),
+        )
+
+    def vector(self, tag, step, values, columns, description=""):
+        """Writes one packed record: `values[i]` belongs to `columns[i]`."""
+        values = np.asarray(values, dtype=np.float32).reshape(-1)
+        if len(values) != len(columns):
+            raise ValueError(
+                "%s: %d values for %d columns" % (tag, len(values), len(columns))
+            )
+        self._add(
+            tag,
+            step,
+            values,
+            lambda: metadata.create_summary_metadata(
+                metadata.KIND_VECTOR, columns=columns, description=description
+            ),
+        )
+
+    def json(self, tag, step, document, description=""):
+        text = json.dumps(document, allow_nan=True, sort_keys=True)
+        self._add(
+            tag,
+            step,
+            np.array(text.encode("utf-8"), dtype=np.object_),
+            lambda: metadata.create_summary_metadata(
+                metadata.KIND_JSON, description=description
+            ),
+        )
+
+    def _add(self, tag, step, array, make_metadata):
+        value = summary_pb2.Summary.Value(
+            tag=tag, tensor=tensor_util.make_tensor_proto(array)
+        )
+        first = tag not in self._tags_with_metadata
+        if first:
+            value.metadata.CopyFrom(make_metadata())
+        event = event_pb2.Event(
+            wall_time=time.time(),
+            step=int(step),
+            summary=summary_pb2.Summary(value=[value]),
+        )
+        self._writer.add_event(event)
+        if first:
+            self._tags_with_metadata.add(tag)
+
+    def flush(self):
+        self._writer.flush()
+
+    def close(self):
+        self._writer.close()

@@ -1,0 +1,286 @@
+"""The callback on real (tiny) Keras trainings, checked against known values."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from tensorboard import context
+from tensorboard.data import provider as provider_lib
+
+from tensorboard_plugin_trainhealth import TrainHealthCallback
+from tensorboard_plugin_trainhealth import metadata as md
+from tensorboard_plugin_trainhealth import reader
+from tensorboard_plugin_trainhealth.callback import TrainHealthWarning
+
+from tests import providers
+
+
+def _fit(model, x, y, log_dir, epochs=2, batch_size=32, callbacks=(), **kwargs):
+    cb = TrainHealthCallback(str(log_dir), verbose=0, **kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TrainHealthWarning)
+        history = model.fit(x, y, epochs=epochs, batch_size=batch_size,
+                            verbose=0, callbacks=[cb, *callbacks])
+    health_warnings = [str(w.message) for w in caught
+                       if issubclass(w.category, TrainHealthWarning)]
+    return cb, history, health_warnings
+
+
+def _column(matrix, name):
+    return matrix.values[:, matrix.names.index(name)]
+
+
+def test_dead_layer_reads_fully_dead_and_live_layer_reads_alive(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, size=(256, 6)).astype("float32")
+    y = rng.uniform(0, 1, size=(256, 1)).astype("float32")
+    inputs = keras.Input((6,))
+    dead = keras.layers.Dense(
+        8, activation="relu", name="dead",
+        bias_initializer=keras.initializers.Constant(-100.0))(inputs)
+    alive = keras.layers.Dense(
+        8, activation="relu", name="alive",
+        bias_initializer=keras.initializers.Constant(100.0))(inputs)
+    out = keras.layers.Dense(1)(keras.layers.Concatenate()([dead, alive]))
+    model = keras.Model(inputs, out)
+    model.compile(keras.optimizers.SGD(1e-6), "mse")
+
+    cb, _, _ = _fit(model, x, y, tmp_path / "run", every_n_steps=2)
+
+    dead_fraction = cb.series.matrices[md.LAYER_DEAD_FRACTION]
+    assert dead_fraction.names == ["dead", "alive"]
+    np.testing.assert_array_equal(_column(dead_fraction, "dead"), 1.0)
+    np.testing.assert_array_equal(_column(dead_fraction, "alive"), 0.0)
+    assert list(dead_fraction.steps) == [0, 2, 4, 6, 8, 10, 12, 14]
+
+
+def test_sigmoid_fed_huge_inputs_reads_saturated(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.uniform(1000, 5000, size=(256, 4)).astype("float32")
+    y = rng.integers(0, 2, size=(256, 1)).astype("float32")
+    model = keras.Sequential([
+        keras.Input((4,)),
+        keras.layers.Dense(16, activation="sigmoid", name="hidden"),
+        keras.layers.Dense(1, activation="sigmoid", name="head"),
+    ])
+    model.compile("adam", "binary_crossentropy")
+
+    cb, _, _ = _fit(model, x, y, tmp_path / "run", epochs=1, every_n_steps=1)
+
+    saturation = cb.series.matrices[md.LAYER_SATURATION]
+    assert saturation.names == ["hidden", "head"]
+    assert _column(saturation, "hidden").min() > 0.95
+    flags = {c["name"]: c["is_output"] for c in saturation.columns}
+    assert flags == {"hidden": False, "head": True}
+    # The static facts carry what the unscaled-input check needs.
+    (inputs,) = cb.series.facts["inputs"]
+    assert inputs["abs_max"] > 1000 and inputs["min"] >= 1000
+
+
+def test_gradient_norms_match_the_analytic_gradient(tmp_path):
+    # Linear least squares, full batch, plain SGD: the gradient of
+    # mean((xw - t)^2) is 2/N x^T (xw - t), and w moves by -lr * gradient.
+    rng = np.random.default_rng(3)
+    n, d, lr = 64, 5, 0.05
+    x = rng.normal(size=(n, d)).astype("float32")
+    t = rng.normal(size=(n, 1)).astype("float32")
+    model = keras.Sequential([
+        keras.Input((d,)),
+        keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
+                           name="linear"),
+    ])
+    model.compile(keras.optimizers.SGD(lr), "mse")
+
+    cb, _, _ = _fit(model, x, t, tmp_path / "run", epochs=4, batch_size=n,
+                    every_n_steps=1)
+
+    w = np.zeros((d, 1), np.float64)
+    expected_norms, expected_ratios = [], []
+    for _ in range(4):
+        g = 2.0 / n * x.T.astype(np.float64) @ (x @ w - t)
+        new_w = w - lr * g
+        expected_norms.append(np.linalg.norm(g))
+        expected_ratios.append(np.linalg.norm(new_w - w) / np.linalg.norm(w)
+                               if np.linalg.norm(w) else np.inf)
+        w = new_w
+    grad = cb.series.matrices[md.VARIABLE_GRAD_NORM]
+    assert grad.names == ["linear/kernel"]
+    assert list(grad.steps) == [0, 1, 2, 3]
+    np.testing.assert_allclose(grad.values[:, 0], expected_norms, rtol=1e-4)
+    global_norm = cb.series.scalar(md.STEP_GRAD_NORM)
+    np.testing.assert_allclose(global_norm.values, expected_norms, rtol=1e-4)
+    ratio = cb.series.matrices[md.VARIABLE_UPDATE_RATIO]
+    np.testing.assert_allclose(ratio.values[1:, 0], expected_ratios[1:], rtol=1e-3)
+    np.testing.assert_allclose(cb.series.scalar(md.STEP_LEARNING_RATE).values, lr,
+                               rtol=1e-6)
+
+
+def _small_classifier():
+    model = keras.Sequential([
+        keras.Input((8,)),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])
+    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _classification_data(seed=4, n=256):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8)).astype("float32")
+    y = (x[:, :4].sum(axis=1) > 0).astype("float32")
+    return x, y
+
+
+def test_gap_equals_val_minus_train_from_history_on_both_data_paths(tmp_path):
+    x, y = _classification_data()
+    model = _small_classifier()
+    cb = TrainHealthCallback(str(tmp_path / "run"), verbose=0)
+    history = model.fit(x[:192], y[:192], validation_data=(x[192:], y[192:]),
+                        epochs=3, verbose=0, callbacks=[cb])
+    h = history.history
+    for metric in ("loss", "accuracy"):
+        expected = np.array(h["val_" + metric]) - np.array(h[metric])
+        for data_provider in providers.both(tmp_path):
+            points = data_provider.read_scalars(
+                context.RequestContext(), experiment_id="",
+                plugin_name=md.PLUGIN_NAME, downsample=1000,
+                run_tag_filter=provider_lib.RunTagFilter(
+                    ["run"], [md.gap_tag(metric)]),
+            )["run"][md.gap_tag(metric)]
+            assert [p.step for p in points] == [0, 1, 2]
+            np.testing.assert_allclose([p.value for p in points], expected,
+                                       rtol=1e-5, atol=1e-6)
+
+
+def test_summaries_read_back_identically_through_both_data_paths(tmp_path):
+    x, y = _classification_data()
+    model = _small_classifier()
+    cb, _, _ = _fit(model, x, y, tmp_path / "run", epochs=2, every_n_steps=3)
+    for data_provider in providers.both(tmp_path):
+        run = reader.read_run(data_provider, context.RequestContext(), "", "run")
+        assert run is not None and run.problems == []
+        assert set(run.matrices) == set(cb.series.matrices)
+        for tag, expected in cb.series.matrices.items():
+            got = run.matrices[tag]
+            assert got.columns == expected.columns
+            np.testing.assert_array_equal(got.steps, expected.steps)
+            np.testing.assert_allclose(got.values, expected.values, rtol=1e-6)
+        assert set(run.step_scalars) == set(cb.series.step_scalars)
+        for tag, expected in cb.series.step_scalars.items():
+            np.testing.assert_array_equal(run.step_scalars[tag].steps,
+                                          expected.steps)
+            np.testing.assert_allclose(run.step_scalars[tag].values,
+                                       expected.values, rtol=1e-6)
+        np.testing.assert_allclose(run.epoch("loss").values,
+                                   cb.series.epoch("loss").values, rtol=1e-6)
+        assert run.facts["loss"] == {"name": "binary_crossentropy",
+                                     "from_logits": False}
+        assert run.facts["gradient_source"] == "optimizer"
+
+
+def test_multi_input_functional_with_nested_model_conv_and_lstm(tmp_path):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(5)
+    image = keras.Input((8, 8, 1), name="image")
+    sequence = keras.Input((5, 3), name="sequence")
+    conv = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(image)
+    pooled = keras.layers.GlobalAveragePooling2D()(conv)
+    recurrent = keras.layers.LSTM(6, name="lstm")(sequence)
+    inner_in = keras.Input((10,))
+    inner_out = keras.layers.Dense(5, activation="tanh", name="inner_dense")(inner_in)
+    encoder = keras.Model(inner_in, inner_out, name="encoder")
+    hidden = encoder(keras.layers.Concatenate()([pooled, recurrent]))
+    hidden = keras.layers.ReLU(name="standalone_relu")(keras.layers.Dense(4)(hidden))
+    out = keras.layers.Dense(3, activation="softmax", name="head")(hidden)
+    model = keras.Model([image, sequence], out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    xa = rng.normal(size=(96, 8, 8, 1)).astype("float32")
+    xb = rng.normal(size=(96, 5, 3)).astype("float32")
+    y = rng.integers(0, 3, 96)
+    dataset = tf.data.Dataset.from_tensor_slices(((xa, xb), y)).batch(32)
+
+    cb = TrainHealthCallback(str(tmp_path / "run"), every_n_steps=1, verbose=0)
+    model.fit(dataset, epochs=1, verbose=0, callbacks=[cb])
+
+    m = cb.series.matrices
+    assert m[md.LAYER_DEAD_FRACTION].names == ["conv", "standalone_relu"]
+    assert m[md.LAYER_SATURATION].names == ["lstm", "encoder/inner_dense", "head"]
+    assert "lstm/recurrent_kernel" in m[md.VARIABLE_GRAD_NORM].names
+    assert "encoder/inner_dense/kernel" in m[md.VARIABLE_GRAD_NORM].names
+    assert np.all(np.isfinite(m[md.VARIABLE_GRAD_NORM].values))
+    assert np.all(m[md.VARIABLE_GRAD_NORM].values > 0)
+    # The probe came from the tf.data pipeline, both inputs, 96 samples.
+    assert [i["name"] for i in cb.series.facts["inputs"]] == ["image", "sequence"]
+    assert [i["samples"] for i in cb.series.facts["inputs"]] == [96, 96]
+    # A conv unit is a channel: the fraction is a multiple of 1/4.
+    fractions = _column(m[md.LAYER_DEAD_FRACTION], "conv") * 4
+    np.testing.assert_allclose(fractions, np.round(fractions))
+
+
+def test_works_beside_keras_tensorboard_on_the_same_log_dir(tmp_path):
+    x, y = _classification_data()
+    model = _small_classifier()
+    log_dir = tmp_path / "run"
+    _fit(model, x, y, log_dir, epochs=2,
+         callbacks=[keras.callbacks.TensorBoard(str(log_dir))])
+    data_provider = reader.open_logdir(str(tmp_path))
+    runs = reader.trainhealth_runs(data_provider, context.RequestContext(), "")
+    assert runs == ["run"]
+    assert list((log_dir / "train").glob("events.out.tfevents.*"))
+    run = reader.read_run(data_provider, context.RequestContext(), "", "run")
+    assert len(run.epoch("loss")) == 2
+
+
+def test_broken_probe_switches_off_one_signal_and_training_goes_on(tmp_path):
+    x, y = _classification_data()
+    model = _small_classifier()
+    wrong_shape = np.zeros((16, 3), np.float32)  # the model wants 8 features
+    cb, history, health_warnings = _fit(model, x, y, tmp_path / "run", epochs=3,
+                                        probe_data=wrong_shape)
+    assert len(history.history["loss"]) == 3
+    assert len(health_warnings) == 1
+    assert "activation_stats switched off" in health_warnings[0]
+    assert md.LAYER_DEAD_FRACTION not in cb.series.matrices or \
+        len(cb.series.matrices[md.LAYER_DEAD_FRACTION].steps) == 0
+    assert len(cb.series.matrices[md.VARIABLE_GRAD_NORM].steps) > 0
+
+
+def test_python_generator_is_not_read_and_says_how_to_get_a_probe(tmp_path):
+    x, y = _classification_data()
+    model = _small_classifier()
+
+    def batches():
+        while True:
+            yield x[:32], y[:32]
+
+    cb = TrainHealthCallback(str(tmp_path / "run"), verbose=0)
+    with pytest.warns(TrainHealthWarning, match="probe_data="):
+        model.fit(batches(), steps_per_epoch=4, epochs=2, verbose=0,
+                  callbacks=[cb])
+    assert len(cb.series.matrices[md.VARIABLE_GRAD_NORM].steps) == 8
+    assert "inputs" not in cb.series.facts
+
+
+def test_second_fit_continues_the_step_axis(tmp_path):
+    x, y = _classification_data()
+    model = _small_classifier()
+    first, _, _ = _fit(model, x, y, tmp_path / "run", epochs=1, every_n_steps=2)
+    second, _, _ = _fit(model, x, y, tmp_path / "run", epochs=1, every_n_steps=2)
+    first_steps = first.series.matrices[md.VARIABLE_GRAD_NORM].steps
+    second_steps = second.series.matrices[md.VARIABLE_GRAD_NORM].steps
+    assert list(first_steps) == [0, 2, 4, 6]
+    assert list(second_steps) == [8, 10, 12, 14]
+    run = reader.read_run(reader.open_logdir(str(tmp_path)),
+                          context.RequestContext(), "", "run")
+    np.testing.assert_array_equal(run.matrices[md.VARIABLE_GRAD_NORM].steps,
+                                  list(first_steps) + list(second_steps))
+
+
+def test_bad_arguments_are_rejected_clearly():
+    with pytest.raises(ValueError, match="on_critical"):
+        TrainHealthCallback("logs", on_critical="explode")
+    with pytest.raises(ValueError, match="every_n_steps"):
+        TrainHealthCallback("logs", every_n_steps=0)
