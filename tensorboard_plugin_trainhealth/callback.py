@@ -11,6 +11,7 @@ failure turns that signal off with one warning.
 """
 
 import math
+import time
 import warnings
 
 import numpy as np
@@ -24,9 +25,13 @@ from tensorboard_plugin_trainhealth import series as series_lib
 from tensorboard_plugin_trainhealth import stats
 from tensorboard_plugin_trainhealth import writer as writer_lib
 
-# With every_n_steps="auto", aim for about this many records per fit: enough
-# for a readable heatmap, few enough that the cost stays small.
+# With every_n_steps="auto", record at most about AUTO_RECORDS_PER_FIT times
+# per fit (enough for a readable heatmap), but spread records out further
+# when they would cost more than AUTO_OVERHEAD_BUDGET of the training time,
+# as measured on this run; never fewer than about AUTO_MIN_RECORDS_PER_FIT.
 AUTO_RECORDS_PER_FIT = 300
+AUTO_MIN_RECORDS_PER_FIT = 30
+AUTO_OVERHEAD_BUDGET = 0.02
 AUTO_STEPS_WHEN_UNKNOWN = 50
 
 
@@ -134,17 +139,35 @@ class TrainHealthCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._guard("setup", self._sync_step)
+        self._clock = None
 
     def on_train_batch_begin(self, batch, logs=None):
         # The only per-step work: integer arithmetic on the host. Batch
         # hooks at the *begin* of a step do not make Keras convert the
         # previous step's logs, so no device sync happens here off-cadence.
-        if self._ready:
-            completed = self._epoch_base + batch
-            if completed > self._next_record:
-                self._guard("record", self._record, completed - 1)
-            if completed == self._next_record:
-                self._guard("update_ratios", self._snapshot_weights, completed)
+        if not self._ready:
+            return
+        completed = self._epoch_base + batch
+        if self._clock is None:
+            # Timing starts after the epoch's first step, which may include
+            # tracing the training step.
+            self._clock = [time.perf_counter(), completed, 0.0]
+        if completed > self._next_record:
+            started = time.perf_counter()
+            self._guard("record", self._record, completed - 1)
+            self._spent(started, completed, adapt=True)
+        if completed == self._next_record:
+            started = time.perf_counter()
+            self._guard("update_ratios", self._snapshot_weights, completed)
+            self._spent(started, completed, adapt=False)
+
+    def _spent(self, started, completed, adapt):
+        cost = time.perf_counter() - started
+        self._clock[2] += cost
+        if adapt:
+            self._record_costs.append(cost)
+            if self.every_n_steps == "auto":
+                self._guard("cadence", self._adapt_cadence, completed)
 
     def on_epoch_end(self, epoch, logs=None):
         if not self._ready:
@@ -174,11 +197,18 @@ class TrainHealthCallback(keras.callbacks.Callback):
             self._writer = self._guard(
                 "writer", writer_lib.SummaryWriter, self.log_dir)
         self._sync_step()
-        self._every = self._resolve_every()
+        self._every = self._every_floor = self._resolve_every()
         self._next_record = self._epoch_base
         self._snapshot = None
+        self._clock = None
+        self._record_costs = []
 
         self._variables = list(model.trainable_variables)
+        variables = self._variables
+        self._weight_norms_fn = stats.compile_for_backend(
+            lambda: stats.weight_norms(variables))
+        self._update_norms_fn = stats.compile_for_backend(
+            lambda snapshot: stats.update_norms(variables, snapshot))
         layer_of = {}
         for name, layer in probe_lib.walk_layers(model):
             for v in layer.trainable_variables:
@@ -222,11 +252,38 @@ class TrainHealthCallback(keras.callbacks.Callback):
     def _resolve_every(self):
         if self.every_n_steps != "auto":
             return self.every_n_steps
+        total = self._total_steps()
+        if not total:
+            return AUTO_STEPS_WHEN_UNKNOWN
+        return max(1, int(math.ceil(total / AUTO_RECORDS_PER_FIT)))
+
+    def _adapt_cadence(self, completed):
+        """Spreads records out until they cost about AUTO_OVERHEAD_BUDGET."""
+        # The first records include one-time tracing; judge later ones.
+        if len(self._record_costs) < 3:
+            return
+        start_time, start_step, spent = self._clock
+        steps = completed - start_step
+        training = time.perf_counter() - start_time - spent
+        if steps < 2 or training <= 0:
+            return
+        cost = float(np.median(self._record_costs[-5:]))
+        needed = cost / (AUTO_OVERHEAD_BUDGET * training / steps)
+        every = max(self._every_floor, _nice_at_least(needed))
+        total = self._total_steps()
+        if total:
+            ceiling = max(self._every_floor, total // AUTO_MIN_RECORDS_PER_FIT)
+            every = min(every, ceiling)
+        if every != self._every:
+            self._every = every
+            self._next_record = ((completed - 1) // every + 1) * every
+            if self._tap is not None:
+                self._tap.every_n_steps.assign(every)
+
+    def _total_steps(self):
         steps = (self.params or {}).get("steps")
         epochs = (self.params or {}).get("epochs")
-        if not steps or not epochs:
-            return AUTO_STEPS_WHEN_UNKNOWN
-        return max(1, int(math.ceil(steps * epochs / AUTO_RECORDS_PER_FIT)))
+        return steps * epochs if steps and epochs else None
 
     def _install_tap(self):
         tap, fresh = gradients.GradientTap.install(self.model, self._every)
@@ -297,19 +354,13 @@ class TrainHealthCallback(keras.callbacks.Callback):
         parts = {}
         n_vars = len(self._variables)
         if n_vars and "weights" not in self._disabled:
-            parts["weight_norm"] = self._guard(
-                "weights", lambda: ops.stack(
-                    [stats.l2_norm(ops.convert_to_tensor(v)) for v in self._variables]))
+            parts["weight_norm"] = self._guard("weights", self._weight_norms_fn)
         if self._snapshot is not None and "update_ratios" not in self._disabled:
             snap_step, snap = self._snapshot
             self._snapshot = None
-            parts["update_norm"] = self._guard(
-                "update_ratios", lambda: ops.stack([
-                    stats.l2_norm(ops.convert_to_tensor(v) - w0)
-                    for v, w0 in zip(self._variables, snap)]))
-            parts["snapshot_norm"] = self._guard(
-                "update_ratios", lambda: ops.stack(
-                    [stats.l2_norm(w0) for w0 in snap]))
+            norms = self._guard("update_ratios", self._update_norms_fn, snap)
+            if norms is not None:
+                parts["update_norm"], parts["snapshot_norm"] = norms
             update_steps = max(1, step + 1 - snap_step)
         if self._tap is not None and "gradient_norms" not in self._disabled:
             parts["grad_norm"] = ops.convert_to_tensor(self._tap.norms)
@@ -509,6 +560,17 @@ class TrainHealthCallback(keras.callbacks.Callback):
             return
         self._reported.add(("warned", key))
         warnings.warn(message, TrainHealthWarning, stacklevel=3)
+
+
+def _nice_at_least(n):
+    """The smallest of 1, 2, 5, 10, 20, 50, ... that is >= n."""
+    value = 1
+    while value < n:
+        for factor in (2, 2.5, 2):
+            value = int(value * factor)
+            if value >= n:
+                break
+    return value
 
 
 def _read(value):

@@ -160,12 +160,8 @@ class ActivationProbe:
         self.model = model
         self.layers = list(probe_layers)
         self.inputs = probe_inputs
-        self._fn = self._forward_and_reduce
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            # Traced once: the probe's shape never changes.
-            self._fn = tf.function(self._forward_and_reduce)
+        # Traced once where the backend allows: the probe's shape is fixed.
+        self._fn = stats.compile_for_backend(self._forward_and_reduce)
 
     def __call__(self):
         return self._fn(self.inputs)

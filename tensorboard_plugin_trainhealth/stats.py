@@ -102,6 +102,30 @@ def l2_norm(x):
     return ops.sqrt(ops.sum(ops.square(x)))
 
 
+def compile_for_backend(fn):
+    """Traces `fn` once into a graph where the backend allows it.
+
+    Eager Keras ops cost a dispatch each; a record reduces every variable,
+    so on TensorFlow the reductions run as one `tf.function` call instead.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn)
+    return fn
+
+
+def weight_norms(variables):
+    return ops.stack([l2_norm(ops.convert_to_tensor(v)) for v in variables])
+
+
+def update_norms(variables, snapshot):
+    """(||w - w0||, ||w0||) per variable, against an earlier snapshot."""
+    return (ops.stack([l2_norm(ops.convert_to_tensor(v) - w0)
+                       for v, w0 in zip(variables, snapshot)]),
+            ops.stack([l2_norm(w0) for w0 in snapshot]))
+
+
 def to_host(x):
     """A tensor or variable as numpy: the one device-to-host transfer."""
     x = ops.convert_to_tensor(x)
