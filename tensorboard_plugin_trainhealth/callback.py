@@ -381,8 +381,12 @@ class TrainHealthCallback(keras.callbacks.Callback):
             scalars[md.STEP_NONFINITE_WEIGHTS] = float(
                 not np.all(np.isfinite(host["weight_norm"])))
         if "update_norm" in host and "snapshot_norm" in host:
+            before = host["snapshot_norm"]
             with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = host["update_norm"] / host["snapshot_norm"] / update_steps
+                # A weight that was exactly zero (a fresh bias) has no
+                # relative update: NaN marks the ratio undefined.
+                ratio = np.where(before > 0, host["update_norm"] / before,
+                                 np.nan) / update_steps
             self._add_row(w, md.VARIABLE_UPDATE_RATIO, step, ratio)
         if "grad_norm" in host:
             self._handle_gradients(w, host["grad_norm"][:n_vars],

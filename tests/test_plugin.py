@@ -1,0 +1,454 @@
+"""The plugin's HTTP routes, served by TensorBoard's own WSGI application.
+
+Logdirs are written with the project's SummaryWriter (tests/logdir_fixtures)
+and read by TensorBoard's multiplexer-backed data provider, the same one
+`--load_fast=false` uses; requests go through `TensorBoardWSGI` with
+werkzeug's test client, so routing, middleware and error handling are
+TensorBoard's.
+"""
+
+import json
+import os
+import urllib.parse
+
+import pytest
+from tensorboard import context as tb_context
+from tensorboard import errors
+from tensorboard import program
+from tensorboard.backend import application
+from tensorboard.backend.event_processing import data_ingester
+from tensorboard.backend.event_processing import data_provider as mux_provider
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.core import core_plugin
+from werkzeug import test as werkzeug_test
+from werkzeug import wrappers
+
+from tensorboard_plugin_trainhealth import loader
+from tensorboard_plugin_trainhealth import metadata
+from tensorboard_plugin_trainhealth import plugin as plugin_lib
+from tensorboard_plugin_trainhealth import reader
+
+from tests import logdir_fixtures as fx
+
+PREFIX = "/data/plugin/trainhealth"
+
+
+def _strict_json(body):
+    """Parses JSON that must not contain bare NaN/Infinity literals."""
+    def reject(name):
+        raise AssertionError("bare %s in JSON" % name)
+    return json.loads(body, parse_constant=reject)
+
+
+def _make_client(logdir, provider=None):
+    provider = provider or reader.open_logdir(logdir)
+    context = base_plugin.TBContext(logdir=logdir, data_provider=provider)
+    plugin = loader.TrainHealthLoader().load(context)
+    app = application.TensorBoardWSGI([plugin], data_provider=provider)
+    return werkzeug_test.Client(app, wrappers.Response), plugin
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("logs"))
+    written = fx.write_logdir(root)
+    fx.write_broken_run(os.path.join(root, "broken"))
+    return root, written
+
+
+@pytest.fixture(scope="module")
+def client(logdir):
+    return _make_client(logdir[0])[0]
+
+
+def get_json(client, path):
+    response = client.get(PREFIX + path)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.headers["Content-Type"].startswith("application/json")
+    return _strict_json(response.get_data(as_text=True))
+
+
+def run_url(route, run, **params):
+    return "%s?%s" % (route, urllib.parse.urlencode(dict(run=run, **params)))
+
+
+# ---------------------------------------------------------------- loading
+
+
+def test_fix_flags_raises_the_sample_limit_for_trainhealth(tmp_path):
+    tb = program.TensorBoard(plugins=[core_plugin.CorePluginLoader,
+                                      loader.TrainHealthLoader])
+    tb.configure(("tensorboard", "--logdir", str(tmp_path)))
+    assert tb.flags.samples_per_plugin == {
+        "trainhealth": metadata.DEFAULT_SAMPLES_PER_TAG}
+
+
+def test_fix_flags_keeps_the_users_choice(tmp_path):
+    tb = program.TensorBoard(plugins=[core_plugin.CorePluginLoader,
+                                      loader.TrainHealthLoader])
+    tb.configure(("tensorboard", "--logdir", str(tmp_path),
+                  "--samples_per_plugin", "trainhealth=50,images=3"))
+    assert tb.flags.samples_per_plugin == {"trainhealth": 50, "images": 3}
+
+
+def test_fix_flags_handles_missing_flag():
+    class Flags:
+        samples_per_plugin = None
+    flags = Flags()
+    loader.TrainHealthLoader().fix_flags(flags)
+    assert flags.samples_per_plugin == {
+        "trainhealth": metadata.DEFAULT_SAMPLES_PER_TAG}
+
+
+def test_tensorboards_own_ingester_keeps_every_step(logdir):
+    # Built exactly as `tensorboard --load_fast=false` builds it, after
+    # fix_flags: without our sample limit TensorBoard keeps 10 records of
+    # an unknown plugin's tensors; the run has 30.
+    root, written = logdir
+    tb = program.TensorBoard(plugins=[core_plugin.CorePluginLoader,
+                                      loader.TrainHealthLoader])
+    tb.configure(("tensorboard", "--logdir", root, "--load_fast", "false"))
+    ingester = data_ingester.LocalDataIngester(tb.flags)
+    ingester.deprecated_multiplexer.AddRunsFromDirectory(root)
+    ingester.deprecated_multiplexer.Reload()
+    client, _ = _make_client(root, ingester.data_provider)
+    body = get_json(client, run_url("/heatmap", "mlp",
+                                    signal="dead_fraction"))
+    assert body["steps"] == list(range(written["mlp"]["steps"]))
+
+
+def test_plugin_metadata():
+    context = base_plugin.TBContext(data_provider=None)
+    plugin = plugin_lib.TrainHealthPlugin(context)
+    assert plugin.plugin_name == "trainhealth"
+    assert plugin.frontend_metadata() == base_plugin.FrontendMetadata(
+        es_module_path="/index.js", tab_name="Train Health")
+    assert plugin.is_active() is False  # TensorBoard's list_plugins decides
+
+
+def test_plugins_listing_enables_the_tab(logdir):
+    client, _ = _make_client(logdir[0])
+    listing = json.loads(client.get("/data/plugins_listing").get_data())
+    entry = listing["trainhealth"]
+    assert entry["enabled"] is True
+    assert entry["tab_name"] == "Train Health"
+    assert entry["loading_mechanism"] == {
+        "type": "IFRAME", "module_path": PREFIX + "/index.js"}
+
+
+def test_plugins_listing_without_data(tmp_path):
+    fx.write_plain_logdir(str(tmp_path))
+    client, _ = _make_client(str(tmp_path))
+    listing = json.loads(client.get("/data/plugins_listing").get_data())
+    assert listing["trainhealth"]["enabled"] is False
+    assert get_json(client, "/runs") == {"runs": [], "problems": []}
+
+
+# ---------------------------------------------------------------- /runs
+
+
+def test_runs_lists_trainhealth_runs_with_status(client):
+    body = get_json(client, "/runs")
+    names = [r["run"] for r in body["runs"]]
+    assert names == sorted([fx.HOSTILE_RUN, "broken", "mlp"])
+    for entry in body["runs"]:
+        assert entry["status"] in ("ok", "warning", "critical", "unknown")
+        assert isinstance(entry["alert_count"], int)
+        assert isinstance(entry["problems"], list)
+
+
+def test_runs_reports_unreadable_tags_as_problems(client):
+    broken = [r for r in get_json(client, "/runs")["runs"]
+              if r["run"] == "broken"][0]
+    text = " ".join(broken["problems"])
+    assert "layers/dead_fraction" in text and "newer trainhealth" in text
+    assert "run/facts" in text
+
+
+# ---------------------------------------------------------------- /run
+
+
+def test_run_returns_step_series_with_nonfinite_markers(client, logdir):
+    written = logdir[1]["mlp"]
+    body = get_json(client, run_url("/run", "mlp"))
+    grad = body["step_series"]["grad_norm_global"]
+    assert grad["steps"] == list(range(written["steps"]))
+    expected = [5.0] * written["steps"]
+    expected[written["nan_step"]] = "NaN"
+    expected[written["inf_step"]] = "Infinity"
+    assert grad["values"] == expected
+    assert body["step_series"]["loss"]["values"][:4] == [
+        1.0, 0.5, 0.3333333, 0.25]
+    assert body["step_series"]["learning_rate"]["values"][0] == 0.01
+    assert body["downsampled"] is False
+
+
+def test_run_returns_epochs_gaps_and_epoch_end_steps(client, logdir):
+    written = logdir[1]["mlp"]
+    body = get_json(client, run_url("/run", "mlp"))
+    assert body["epochs"]["loss"] == {"steps": [0, 1, 2],
+                                      "values": written["loss"]}
+    assert body["epochs"]["val_loss"]["values"] == written["val_loss"]
+    assert body["gaps"]["loss"] == {"steps": [0, 1, 2],
+                                    "values": [0.0, 0.25, 0.5],
+                                    "ratio": [1.0, 1.5, 3.0]}
+    assert body["epoch_end_step"] == {"steps": [0, 1, 2],
+                                      "values": written["epoch_end_step"]}
+
+
+def test_run_returns_layers_in_model_order_and_facts(client):
+    body = get_json(client, run_url("/run", "mlp"))
+    assert [layer["name"] for layer in body["layers"]] == [
+        "dense", "dense_1", "gate"]
+    assert body["layers"][0] == {"name": "dense", "class": "Dense",
+                                 "activation": "relu", "is_output": False,
+                                 "units": 8}
+    assert [v["name"] for v in body["variables"]] == [
+        "dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias",
+        "gate/kernel", "gate/bias"]
+    assert body["facts"]["loss"] == "mean_squared_error"
+    assert body["facts"]["every_n_steps"] == 1
+    assert body["signals"]["dead_fraction"] == {
+        "available": True, "records": 30, "scale": "linear"}
+    assert body["signals"]["grad_norm"]["scale"] == "log"
+    assert body["status"] in ("ok", "warning", "critical", "unknown")
+    for alert in body["alerts"]:
+        assert set(alert) >= {"kind", "severity", "layer", "first_step",
+                              "last_step", "evidence", "advice", "message"}
+
+
+def test_run_downsamples_step_series(client):
+    body = get_json(client, run_url("/run", "mlp", max_steps=3))
+    grad = body["step_series"]["grad_norm_global"]
+    assert grad["steps"] == [0, 10, 20]
+    assert grad["step_ends"] == [9, 19, 29]
+    # NaN + Inf in the first bucket make it NaN; the others are exact.
+    assert grad["values"] == ["NaN", 5.0, 5.0]
+    assert body["downsampled"] is True
+
+
+def test_broken_run_still_answers_with_problems(client):
+    body = get_json(client, run_url("/run", "broken"))
+    assert body["step_series"]["loss"]["values"] == [1.0]
+    assert any("newer trainhealth" in p for p in body["problems"])
+    assert body["signals"]["dead_fraction"]["available"] is False
+    heatmap = get_json(client, run_url("/heatmap", "broken",
+                                       signal="dead_fraction"))
+    assert heatmap["available"] is False and heatmap["rows"] == []
+
+
+def test_provider_failure_is_reported_not_500(logdir):
+    # Fault injection: a provider whose reads fail (a corrupt or vanished
+    # file under a remote logdir looks like this).
+    class FailingProvider(mux_provider.MultiplexerDataProvider):
+        def read_tensors(self, *args, **kwargs):
+            raise RuntimeError("disk on fire")
+
+    good = reader.open_logdir(logdir[0])
+    failing = FailingProvider(good._multiplexer, logdir[0])
+    client, _ = _make_client(logdir[0], failing)
+    body = get_json(client, run_url("/run", "mlp"))
+    assert body["status"] == "unknown"
+    assert any("disk on fire" in p for p in body["problems"])
+    runs = get_json(client, "/runs")["runs"]
+    assert {r["status"] for r in runs} == {"unknown"}
+    heatmap = get_json(client, run_url("/heatmap", "mlp", signal="grad_norm"))
+    assert heatmap["rows"] == [] and heatmap["problems"]
+
+
+# ---------------------------------------------------------------- /heatmap
+
+
+def test_dead_fraction_heatmap(client, logdir):
+    written = logdir[1]["mlp"]
+    body = get_json(client, run_url("/heatmap", "mlp",
+                                    signal="dead_fraction"))
+    assert [r["name"] for r in body["rows"]] == ["dense", "dense_1"]
+    assert body["steps"] == list(range(30))
+    assert body["step_ends"] == body["steps"]
+    assert body["values"] == [[0.0] * 30, [1.0] * 30]
+    assert written["dead"] == [0.0, 1.0]
+    assert body["scale"] == "linear"
+    assert body["range"] == [0.0, 1.0]
+    assert body["total_steps"] == 30
+    assert body["downsampled"] is False
+
+
+def test_saturation_heatmap(client):
+    body = get_json(client, run_url("/heatmap", "mlp", signal="saturation"))
+    assert [r["name"] for r in body["rows"]] == ["gate"]
+    assert body["rows"][0]["activation"] == "sigmoid"
+    assert body["values"] == [[0.5] * 30]
+
+
+def test_grad_norm_heatmap_aggregates_variables_per_layer(client, logdir):
+    nan_step = logdir[1]["mlp"]["nan_step"]
+    body = get_json(client, run_url("/heatmap", "mlp", signal="grad_norm"))
+    assert [r["name"] for r in body["rows"]] == ["dense", "dense_1", "gate"]
+    assert body["rows"][0]["variables"] == ["dense/kernel", "dense/bias"]
+    first = [5.0] * 30  # sqrt(3^2 + 4^2)
+    first[nan_step] = "NaN"
+    assert body["values"] == [first, [0.0] * 30, [0.0] * 30]
+    assert body["scale"] == "log"
+    assert body["range"] == [5.0, 5.0]  # positive finite values only
+
+
+def test_update_ratio_heatmap(client):
+    body = get_json(client, run_url("/heatmap", "mlp", signal="update_ratio"))
+    assert body["values"] == [[0.001] * 30] * 3
+
+
+def test_heatmap_downsampling(client):
+    body = get_json(client, run_url("/heatmap", "mlp", signal="grad_norm",
+                                    max_steps=7))
+    assert body["steps"] == [0, 4, 8, 12, 17, 21, 25]
+    assert body["step_ends"] == [3, 7, 11, 16, 20, 24, 29]
+    assert body["values"][0] == [5.0, "NaN", 5.0, 5.0, 5.0, 5.0, 5.0]
+    assert body["values"][1] == [0.0] * 7
+    assert body["downsampled"] is True and body["total_steps"] == 30
+
+
+def test_default_downsampling_limit():
+    assert plugin_lib.DEFAULT_MAX_STEPS == 2000
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("path", [
+    "/run",
+    "/run?run=",
+    "/heatmap?signal=grad_norm",
+    "/heatmap?run=mlp",
+    "/heatmap?run=mlp&signal=grad_norm&max_steps=abc",
+    "/heatmap?run=mlp&signal=grad_norm&max_steps=0",
+    "/heatmap?run=mlp&signal=grad_norm&max_steps=-5",
+    "/heatmap?run=mlp&signal=grad_norm&max_steps=1000000000",
+    "/run?run=mlp&max_steps=1.5",
+])
+def test_bad_parameters_are_400(client, path):
+    response = client.get(PREFIX + path)
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", [
+    "/run?run=nope",
+    "/heatmap?run=nope&signal=grad_norm",
+    "/heatmap?run=mlp&signal=nope",
+    "/heatmap?run=mlp&signal=__class__",
+])
+def test_unknown_run_or_signal_is_404(client, path):
+    response = client.get(PREFIX + path)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("text/plain")
+
+
+# ---------------------------------------------------------------- assets
+
+
+@pytest.mark.parametrize("name,content_type,needle", [
+    ("index.js", "text/javascript", "export function render"),
+    ("model.js", "text/javascript", "import.meta.url"),
+    ("views.js", "text/javascript", "textContent"),
+    ("style.css", "text/css", "prefers-color-scheme"),
+])
+def test_assets_are_served(client, name, content_type, needle):
+    response = client.get(PREFIX + "/" + name)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith(content_type)
+    assert needle in response.get_data(as_text=True)
+
+
+def test_plugin_entry_imports_index_js(client):
+    response = client.get("/data/plugin_entry.html?name=trainhealth")
+    assert response.status_code == 200
+    assert 'import("./index.js")' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", [
+    "/../../setup.py",
+    "/%2e%2e/%2e%2e/setup.py",
+    "/..%2f..%2fsetup.py",
+    "/..%5c..%5csetup.py",
+    "/..\\..\\setup.py",
+    "/index.js/../../../setup.py",
+    "/static/../plugin.py",
+    "/plugin.py",
+    "/%2e%2e%2fplugin.py",
+    "/index.js%00.py",
+])
+def test_path_traversal_is_blocked(client, path):
+    response = client.get(PREFIX + path)
+    assert response.status_code == 404
+    body = response.get_data(as_text=True)
+    assert "setuptools" not in body and "TrainHealthPlugin" not in body
+
+
+@pytest.mark.parametrize("name", [
+    "../setup.py", "..\\setup.py", "/etc/passwd", "", ".", "static",
+    "index.js/..", "../tensorboard_plugin_trainhealth/plugin.py",
+])
+def test_asset_impl_serves_only_whitelisted_names(name):
+    plugin = plugin_lib.TrainHealthPlugin(
+        base_plugin.TBContext(data_provider=None))
+    with pytest.raises(errors.NotFoundError):
+        plugin.asset_impl(name)
+
+
+# ---------------------------------------------------------------- hostile data
+
+
+def test_hostile_names_are_returned_as_data(client):
+    raw = client.get(PREFIX + "/runs").get_data(as_text=True)
+    assert fx.HOSTILE_RUN in [r["run"] for r in _strict_json(raw)["runs"]]
+    body = get_json(client, run_url("/run", fx.HOSTILE_RUN))
+    assert body["run"] == fx.HOSTILE_RUN
+    assert body["layers"][0]["name"] == fx.HOSTILE_LAYER
+    heatmap = get_json(client, run_url("/heatmap", fx.HOSTILE_RUN,
+                                       signal="dead_fraction"))
+    assert [r["name"] for r in heatmap["rows"]] == [fx.HOSTILE_LAYER,
+                                                    "dense_1"]
+    response = client.get(PREFIX + run_url("/run", fx.HOSTILE_RUN))
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# ---------------------------------------------------------------- impl level
+
+
+def test_impls_are_json_ready_without_http(logdir):
+    provider = reader.open_logdir(logdir[0])
+    plugin = plugin_lib.TrainHealthPlugin(
+        base_plugin.TBContext(data_provider=provider))
+    ctx = tb_context.RequestContext()
+    body = plugin.run_impl(ctx, "", "mlp")
+    json.dumps(body, allow_nan=False)
+    with pytest.raises(errors.NotFoundError):
+        plugin.run_impl(ctx, "", "missing")
+    heatmap = plugin.heatmap_impl(ctx, "", "mlp", "dead_fraction")
+    assert heatmap["values"][1] == [1.0] * 30
+
+
+def test_to_json_encodes_nonfinite_and_numpy():
+    import numpy as np
+    doc = {"a": float("nan"), "b": np.float32("inf"), "c": -np.inf,
+           1: (np.int64(3), np.bool_(True)), "d": np.array([0.5, np.nan])}
+    assert plugin_lib.to_json(doc) == {
+        "a": "NaN", "b": "Infinity", "c": "-Infinity", "1": [3, True],
+        "d": [0.5, "NaN"]}
+
+
+def test_diagnosis_alerts_for_the_known_run(client):
+    # dense_1 is dead for all 30 steps and dense's kernel gradient is NaN at
+    # step 7: diagnosis must say so, and /runs must carry the status.
+    body = get_json(client, run_url("/run", "mlp"))
+    found = {(a["kind"], a["layer"]) for a in body["alerts"]}
+    assert ("dead_relu", "dense_1") in found
+    assert any(kind == "non_finite" for kind, _ in found)
+    assert body["status"] == "critical"
+    assert all(isinstance(a["message"], str) and a["message"]
+               for a in body["alerts"])
+    runs = {r["run"]: r for r in get_json(client, "/runs")["runs"]}
+    assert runs["mlp"]["status"] == "critical"
+    assert runs["mlp"]["alert_count"] == len(body["alerts"])
