@@ -291,7 +291,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
             # The step was traced before the tap existed; trace it again so
             # it captures the norms (once per model, not per fit).
             self.model.make_train_function(force=True)
-        self._tap_last_step = int(_read(tap.recorded_step))
+        self._tap_last_step = tap.read()[0]
         return tap
 
     def _probe_inputs(self):
@@ -342,15 +342,24 @@ class TrainHealthCallback(keras.callbacks.Callback):
 
     # -- per-record work -----------------------------------------------------
 
+    def _attach_weights(self):
+        # JAX's trainer detaches the weights from the variables during an
+        # epoch; its documented hook for callbacks re-attaches them.
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:
+            sync()
+
     def _snapshot_weights(self, step):
         if not self.update_ratios or not self._variables:
             return
+        self._attach_weights()
         self._snapshot = (step, [ops.copy(ops.convert_to_tensor(v))
                                  for v in self._variables])
 
     def _record(self, step):
         """Reads every signal for `step` (just completed) and writes it."""
         self._next_record = (step // self._every + 1) * self._every
+        self._attach_weights()
         parts = {}
         n_vars = len(self._variables)
         if n_vars and "weights" not in self._disabled:
@@ -363,9 +372,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
                 parts["update_norm"], parts["snapshot_norm"] = norms
             update_steps = max(1, step + 1 - snap_step)
         if self._tap is not None and "gradient_norms" not in self._disabled:
-            parts["grad_norm"] = ops.convert_to_tensor(self._tap.norms)
-            parts["grad_step"] = ops.cast(ops.convert_to_tensor(
-                self._tap.recorded_step), "float32")
+            parts.update(self._tap.device_parts() or {})
         if self._probe is not None and "activation_stats" not in self._disabled:
             parts["activations"] = self._guard("activation_stats", self._probe)
         parts["loss"] = self._guard("loss", self._current_loss)
@@ -391,6 +398,9 @@ class TrainHealthCallback(keras.callbacks.Callback):
         if "grad_norm" in host:
             self._handle_gradients(w, host["grad_norm"][:n_vars],
                                    int(host["grad_step"][0]), step, scalars)
+        elif self._tap is not None and "gradient_norms" not in self._disabled:
+            grad_step, norms = self._tap.read()
+            self._handle_gradients(w, norms, grad_step, step, scalars)
         if "activations" in host:
             values = host["activations"]
             count = len(self._probe_layers)
@@ -429,12 +439,15 @@ class TrainHealthCallback(keras.callbacks.Callback):
         if grad_step < 0 or grad_step == self._tap_last_step:
             if step >= self._every and grad_step < 0:
                 self._disabled.add("gradient_norms")
+                reason = ("optimizer.apply failed to measure them: %s: %s"
+                          % (type(self._tap.error).__name__, self._tap.error)
+                          if self._tap.error is not None else
+                          "the training step never called optimizer.apply")
                 self._warn_once(
                     "no_gradients",
                     "TrainHealthCallback: gradient norms are not available "
-                    "with this training step (backend %s: optimizer.apply "
-                    "was not reached with state); they are off for this run."
-                    % keras.backend.backend())
+                    "with this training step (%s); they are off for this run."
+                    % reason)
             return
         self._tap_last_step = grad_step
         self._add_row(w, md.VARIABLE_GRAD_NORM, grad_step, norms)

@@ -2,19 +2,23 @@
 
 Keras 3 shows callbacks no gradients. Every built-in trainer (and most custom
 `train_step`s) hands its gradients to `optimizer.apply`, so we wrap that one
-method on the optimizer instance: inside the compiled training step, on
-cadence steps only (`iterations % every_n_steps == 0`), the wrapper stores
-the L2 norm of each variable's gradient in a small non-trainable variable.
-No extra backward pass, no host transfer: the callback reads the variable at
-its own cadence.
+method on the optimizer instance. Inside the compiled training step, on
+cadence steps only (`iterations % every_n_steps == 0`), the wrapper computes
+the L2 norm of each variable's gradient. No extra backward pass:
 
-This works where `optimizer.apply` runs with real state: the TensorFlow
-backend (inside `tf.function`) and PyTorch. JAX's trainer applies gradients
-statelessly, so the stored norms never leave the compiled step; the callback
-sees that (`recorded_step` stays -1) and reports gradient norms as
-unavailable rather than showing zeros.
+* TensorFlow and PyTorch run `optimizer.apply` with real state: the norms go
+  into a small non-trainable variable that the callback reads at its own
+  cadence (TensorFlow: inside the `tf.function`, no host transfer).
+* JAX applies gradients statelessly inside `jax.jit`, where an assignment
+  would be lost; there the norms leave the compiled step through
+  `jax.debug.callback`, called on cadence steps only.
+
+If the wrapper never sees gradients (a custom loop that bypasses the
+optimizer), `recorded_step` stays -1 and the callback reports gradient norms
+as unavailable rather than showing zeros.
 """
 
+import numpy as np
 import keras
 from keras import ops
 
@@ -36,14 +40,21 @@ class GradientTap:
         self.variables = list(variables)
         self.index = {id(v): i for i, v in enumerate(self.variables)}
         n = max(1, len(self.variables))
+        # JAX runs without 64-bit integers unless asked (jax_enable_x64).
+        step_dtype = "int32" if keras.backend.backend() == "jax" else "int64"
+        self._step_dtype = step_dtype
         self.norms = keras.Variable(ops.zeros((n,)), dtype="float32",
                                     trainable=False, name="trainhealth_grad_norms")
-        self.recorded_step = keras.Variable(-1, dtype="int64", trainable=False,
+        self.recorded_step = keras.Variable(-1, dtype=step_dtype, trainable=False,
                                             name="trainhealth_grad_step")
-        self.every_n_steps = keras.Variable(int(every_n_steps), dtype="int64",
+        self.every_n_steps = keras.Variable(int(every_n_steps), dtype=step_dtype,
                                             trainable=False,
                                             name="trainhealth_grad_every")
         self._original_apply = optimizer.apply
+        self.error = None  # the first failure inside the step, for the warning
+        # JAX: (step, norms) delivered by jax.debug.callback.
+        self._host_norms = None
+        self._jax = keras.backend.backend() == "jax"
 
     @classmethod
     def install(cls, model, every_n_steps):
@@ -77,9 +88,36 @@ class GradientTap:
             variables = (list(trainable_variables) if trainable_variables is not None
                          else list(getattr(self.optimizer, "_trainable_variables", [])))
             self._record(grads, variables)
-        except Exception:  # never let monitoring break the update itself
-            pass
+        except Exception as e:  # never let monitoring break the update itself
+            if self.error is None:
+                self.error = e
         return self._original_apply(grads, trainable_variables)
+
+    def read(self):
+        """The latest (step, norms) recorded, as host values; step -1 if none.
+
+        On TensorFlow and torch this reads two small variables (one device
+        transfer); the callback folds `device_parts()` into its own record
+        transfer instead when it can.
+        """
+        if self._jax:
+            if self._host_norms is None:
+                return -1, None
+            return self._host_norms
+        return (int(stats.to_host(self.recorded_step)),
+                stats.to_host(self.norms))
+
+    def device_parts(self):
+        """Tensors to read for the latest norms, or None where they live on
+        the host already (JAX)."""
+        if self._jax:
+            return None
+        return {"grad_norm": ops.convert_to_tensor(self.norms),
+                "grad_step": ops.cast(ops.convert_to_tensor(self.recorded_step),
+                                      "float32")}
+
+    def _receive(self, step, norms):
+        self._host_norms = (int(np.asarray(step)), np.asarray(norms, np.float32))
 
     def _record(self, grads, variables):
         by_index = {}
@@ -89,7 +127,7 @@ class GradientTap:
                 by_index[i] = g
         if not by_index:
             return
-        iterations = ops.cast(self.optimizer.iterations, "int64")
+        iterations = ops.cast(self.optimizer.iterations, self._step_dtype)
         due = ops.equal(ops.mod(iterations, self.every_n_steps), 0)
 
         def compute():
@@ -97,6 +135,15 @@ class GradientTap:
             norms = [stats.l2_norm(_dense_values(by_index[i])) if i in by_index
                      else zero for i in range(len(self.variables))]
             return ops.stack(norms) if norms else ops.zeros((1,), "float32")
+
+        if self._jax:
+            import jax
+
+            def send():
+                jax.debug.callback(self._receive, iterations, compute())
+
+            jax.lax.cond(due, send, lambda: None)
+            return
 
         def keep():
             return ops.convert_to_tensor(self.norms)
@@ -106,9 +153,9 @@ class GradientTap:
 
 
 def _dense_values(gradient):
-    # Sparse gradients (embeddings) carry their non-zero rows in `.values`;
-    # their norm is the norm of those rows.
-    values = getattr(gradient, "values", None)
-    if values is not None and hasattr(gradient, "indices"):
-        return values
+    # TensorFlow's sparse gradients (embeddings) carry their non-zero rows in
+    # `.values`; their norm is the norm of those rows. (torch.Tensor has
+    # `values`/`indices` methods too, hence the check on the type's name.)
+    if type(gradient).__name__ == "IndexedSlices":
+        return gradient.values
     return gradient
