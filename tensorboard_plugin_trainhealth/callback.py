@@ -193,11 +193,18 @@ class TrainHealthCallback(keras.callbacks.Callback):
         model = self.model
         self._ready = False
         self._writer = None
+        self._sync_step()
+        self._every = self._every_floor = self._resolve_every()
+        if not _is_chief_process():
+            # Multi-process training: every process must run the same
+            # compiled step, so the gradient tap goes in everywhere, but only
+            # process 0 computes statistics and writes.
+            if self.gradient_norms and model.optimizer is not None:
+                self._guard("gradient_norms", self._install_tap)
+            return
         if "writer" not in self._disabled:
             self._writer = self._guard(
                 "writer", writer_lib.SummaryWriter, self.log_dir)
-        self._sync_step()
-        self._every = self._every_floor = self._resolve_every()
         self._next_record = self._epoch_base
         self._snapshot = None
         self._clock = None
@@ -579,6 +586,15 @@ class TrainHealthCallback(keras.callbacks.Callback):
         warnings.warn(message, TrainHealthWarning, stacklevel=3)
 
 
+def _is_chief_process():
+    """False on the non-zero processes of a multi-process JAX training."""
+    if keras.backend.backend() != "jax":
+        return True
+    import jax
+
+    return jax.process_index() == 0
+
+
 def _nice_at_least(n):
     """The smallest of 1, 2, 5, 10, 20, 50, ... that is >= n."""
     value = 1
@@ -656,5 +672,9 @@ def _input_names(model, probe_inputs):
     except (AttributeError, TypeError, ValueError):
         pass
     if len(names) != len(flat):
-        names = ["input_%d" % i for i in range(len(flat))]
-    return names
+        names = [None] * len(flat)
+    # Unnamed keras.Input()s are called keras_tensor_<n>: say "input" instead.
+    default = ["input" if len(flat) == 1 else "input_%d" % i
+               for i in range(len(flat))]
+    return [name if name and not name.startswith("keras_tensor") else d
+            for name, d in zip(names, default)]

@@ -150,7 +150,9 @@ class Thresholds:
     kernels, the CS231n rule of thumb being ~1e-3):
       lr_ratio_high / lr_ratio_critical: the median kernel ratio above this
         is a learning rate too high (calibrated healthy max 1.2e-2, 90th
-        percentile; at 1.0 the weights are replaced every step).
+        percentile, so 0.05 keeps a 4x margin; SGD(3.0) on a tanh MLP runs
+        at 0.05..0.55 and stays above it; at 1.0 the weights are replaced
+        every step).
       lr_ratio_low: even the most-updated kernel moves less than this per
         step from the start (calibrated: SGD 1e-3, slow but learning,
         5e-5; SGD 1e-5, not learning, 2e-6).
@@ -223,7 +225,7 @@ class Thresholds:
     depth_vanish_ratio: float = 1e-3
     depth_explode_ratio: float = 1e3
 
-    lr_ratio_high: float = 0.1
+    lr_ratio_high: float = 0.05
     lr_ratio_critical: float = 1.0
     lr_ratio_low: float = 1e-5
     lr_target_ratio: float = 1e-3
@@ -663,6 +665,21 @@ def _input_abs_max(facts):
 # ------------------------------------------------------------- gradients
 
 
+def _carry_into_nonfinite(mask, values):
+    """Extends `mask` over the non-finite records that follow a true one.
+
+    A gradient norm that grows past the threshold and then overflows has
+    not recovered: the Inf/NaN records continue the explosion (they also
+    raise non_finite), so they count toward its persistence.
+    """
+    mask = np.array(mask, bool)
+    bad = ~np.isfinite(values)
+    for i in range(1, len(mask)):
+        if bad[i] and mask[i - 1]:
+            mask[i] = True
+    return mask
+
+
 def _gradient_history(series, t):
     """(explode part, vanish part): global norm vs. its early median."""
     g = series.scalar(STEP_GRAD_NORM)
@@ -676,14 +693,16 @@ def _gradient_history(series, t):
         growth = g.values / early
     explode = vanish = None
 
-    start = _persistent_start(growth > t.explode_factor, t)
+    exploded = _carry_into_nonfinite(growth > t.explode_factor, g.values)
+    start = _persistent_start(exploded, t)
     if start is not None:
-        crit = _persistent_start(growth > t.explode_critical_factor, t)
+        crit = _persistent_start(_carry_into_nonfinite(
+            growth > t.explode_critical_factor, g.values), t)
         since = growth[start:]
         peak = float(_nanmax(np.where(np.isfinite(since), since, np.nan)))
         explode = {
             "first": int(g.steps[start]),
-            "last": int(g.steps[np.nonzero(growth > t.explode_factor)[0][-1]]),
+            "last": int(g.steps[np.nonzero(exploded)[0][-1]]),
             "severity": "critical" if crit is not None else "warning",
             "evidence": {"early_median": float(early),
                          "at_onset": float(g.values[start]),
@@ -762,10 +781,14 @@ def _gradient_depth(series, t):
                          "first_to_last_rms_ratio": level,
                          "first_rms": float(rms0[start]),
                          "last_rms": float(rms1[start])},
-            "message": "per-weight gradients in the first layer (%s) have "
-                       "been %sx %s than in the last (%s) since step %d"
-                       % (first_layer, _g(shown), word, last_layer,
-                          m.steps[start]),
+            "message": ("no gradient at all has reached the first layer "
+                        "(%s) since step %d, while the last (%s) still gets "
+                        "one" % (first_layer, m.steps[start], last_layer)
+                        if not np.isfinite(shown) else
+                        "per-weight gradients in the first layer (%s) have "
+                        "been %sx %s than in the last (%s) since step %d"
+                        % (first_layer, _g(shown), word, last_layer,
+                           m.steps[start])),
         })
     return parts[0], parts[1]
 

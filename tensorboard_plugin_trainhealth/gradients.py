@@ -35,10 +35,15 @@ def base_optimizer(optimizer):
 class GradientTap:
     """Per-variable gradient norms captured inside `optimizer.apply`."""
 
-    def __init__(self, optimizer, variables, every_n_steps):
+    def __init__(self, optimizer, variables, every_n_steps, replicas=1):
         self.optimizer = optimizer
         self.variables = list(variables)
-        self.index = {id(v): i for i, v in enumerate(self.variables)}
+        self.index = {}
+        for i, v in enumerate(self.variables):
+            # Keras variables, and on TensorFlow their backing tf.Variable,
+            # which is what the distributed update path passes around.
+            self.index[id(v)] = i
+            self.index.setdefault(id(getattr(v, "value", v)), i)
         n = max(1, len(self.variables))
         # JAX runs without 64-bit integers unless asked (jax_enable_x64).
         step_dtype = "int32" if keras.backend.backend() == "jax" else "int64"
@@ -50,7 +55,9 @@ class GradientTap:
         self.every_n_steps = keras.Variable(int(every_n_steps), dtype=step_dtype,
                                             trainable=False,
                                             name="trainhealth_grad_every")
-        self._original_apply = optimizer.apply
+        self.hook_name = ("_all_reduce_sum_gradients"
+                          if replicas > 1 else "apply")
+        self._original = getattr(optimizer, self.hook_name)
         self.error = None  # the first failure inside the step, for the warning
         # JAX: (step, norms) delivered by jax.debug.callback.
         self._host_norms = None
@@ -71,15 +78,16 @@ class GradientTap:
             return tap, False
         if tap is not None:
             tap.uninstall()
-        tap = cls(optimizer, variables, every_n_steps)
+        tap = cls(optimizer, variables, every_n_steps, _tf_replicas(model))
         # object.__setattr__ keeps Keras's attribute tracking out of it.
-        object.__setattr__(optimizer, "apply", tap._apply)
+        hook = tap._apply if tap.hook_name == "apply" else tap._all_reduce
+        object.__setattr__(optimizer, tap.hook_name, hook)
         object.__setattr__(optimizer, _TAP_ATTRIBUTE, tap)
         return tap, True
 
     def uninstall(self):
-        if self.optimizer.__dict__.get("apply") == self._apply:
-            object.__delattr__(self.optimizer, "apply")
+        if self.hook_name in self.optimizer.__dict__:
+            object.__delattr__(self.optimizer, self.hook_name)
         self.optimizer.__dict__.pop(_TAP_ATTRIBUTE, None)
 
     def _apply(self, grads, trainable_variables=None):
@@ -91,7 +99,21 @@ class GradientTap:
         except Exception as e:  # never let monitoring break the update itself
             if self.error is None:
                 self.error = e
-        return self._original_apply(grads, trainable_variables)
+        return self._original(grads, trainable_variables)
+
+    def _all_reduce(self, grads_and_vars):
+        # Under tf.distribute with several replicas, each replica's `apply`
+        # sees only its own gradients; Keras sums them here, so the norms are
+        # taken of the reduced gradients (after any clipping the optimizer
+        # applies, unlike the single-replica path).
+        reduced = self._original(grads_and_vars)
+        try:
+            pairs = list(reduced)
+            self._record([g for g, _ in pairs], [v for _, v in pairs])
+        except Exception as e:  # never let monitoring break the update itself
+            if self.error is None:
+                self.error = e
+        return reduced
 
     def read(self):
         """The latest (step, norms) recorded, as host values; step -1 if none.
@@ -150,6 +172,14 @@ class GradientTap:
 
         self.norms.assign(ops.cond(due, compute, keep))
         self.recorded_step.assign(ops.where(due, iterations, self.recorded_step))
+
+
+def _tf_replicas(model):
+    """Replicas in sync under the model's tf.distribute strategy (1 if none)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    strategy = getattr(model, "distribute_strategy", None)
+    return int(getattr(strategy, "num_replicas_in_sync", 1) or 1)
 
 
 def _dense_values(gradient):

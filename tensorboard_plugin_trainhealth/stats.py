@@ -143,7 +143,7 @@ def input_statistics(name, array):
     """
     a = np.asarray(array)
     stats = {"name": name, "samples": int(a.shape[0]) if a.ndim else 1,
-             "shape": list(a.shape[1:])}
+             "shape": list(a.shape[1:]), "dtype": str(a.dtype)}
     if not np.issubdtype(a.dtype, np.number) or a.size == 0:
         return stats
     a = a.astype(np.float64)

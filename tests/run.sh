@@ -20,6 +20,25 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -e ".[test]"
+# The other Keras backends, for the per-backend callback runs below
+# (torch 2.13.0 is a CPU build on these machines).
+"$VENV/bin/python" -m pip install -q "torch==2.13.0" jax
 
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
+# Everything on the TensorFlow backend (Keras's default)...
 "$VENV/bin/python" -m pytest -q "$@"
+# ...then the callback on the JAX and PyTorch backends.
+for backend in jax torch; do
+  echo "== callback tests on KERAS_BACKEND=$backend"
+  KERAS_BACKEND=$backend "$VENV/bin/python" -m pytest -q tests/test_callback.py "$@"
+done
+# And without TensorFlow installed at all (JAX backend): the package must
+# import, record and read back with TensorBoard's own writer.
+NOTF=${VENV}-without-tf
+if [ ! -x "$NOTF/bin/python" ]; then
+  python3 -m venv "$NOTF"
+fi
+"$NOTF/bin/python" -m pip install -q --upgrade pip
+"$NOTF/bin/python" -m pip install -q -e . jax pytest hypothesis
+echo "== callback tests without TensorFlow (KERAS_BACKEND=jax)"
+KERAS_BACKEND=jax "$NOTF/bin/python" -m pytest -q tests/test_callback.py "$@"

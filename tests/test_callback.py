@@ -181,7 +181,7 @@ def test_summaries_read_back_identically_through_both_data_paths(tmp_path):
 
 
 def test_multi_input_functional_with_nested_model_conv_and_lstm(tmp_path):
-    import tensorflow as tf
+    tf = pytest.importorskip("tensorflow")  # for tf.data, on every backend
 
     rng = np.random.default_rng(5)
     image = keras.Input((8, 8, 1), name="image")
@@ -221,6 +221,7 @@ def test_multi_input_functional_with_nested_model_conv_and_lstm(tmp_path):
 
 
 def test_works_beside_keras_tensorboard_on_the_same_log_dir(tmp_path):
+    pytest.importorskip("tensorflow")  # keras.callbacks.TensorBoard needs it
     x, y = _classification_data()
     model = _small_classifier()
     log_dir = tmp_path / "run"
@@ -284,3 +285,31 @@ def test_bad_arguments_are_rejected_clearly():
         TrainHealthCallback("logs", on_critical="explode")
     with pytest.raises(ValueError, match="every_n_steps"):
         TrainHealthCallback("logs", every_n_steps=0)
+
+
+def test_on_critical_stop_ends_training_and_says_why(tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    x = rng.uniform(0, 50000, size=(256, 8)).astype("float32")  # raw amounts
+    y = rng.integers(0, 2, size=(256,)).astype("float32")
+    model = _small_classifier()
+    cb = TrainHealthCallback(str(tmp_path / "run"), on_critical="stop")
+    with pytest.warns(TrainHealthWarning, match="not normalized"):
+        history = model.fit(x, y, epochs=5, verbose=0, callbacks=[cb])
+    assert len(history.history["loss"]) == 1  # stopped in the first epoch
+    out = capsys.readouterr().out
+    assert "stopping training (on_critical='stop')" in out
+    assert "unscaled_inputs" in out or "not normalized" in out
+    # The alert is in the run's summaries too.
+    tensors = reader.open_logdir(str(tmp_path)).list_tensors(
+        context.RequestContext(), experiment_id="", plugin_name=md.PLUGIN_NAME)
+    assert md.RUN_ALERTS in tensors["run"]
+
+
+def test_on_critical_warn_keeps_training(tmp_path):
+    rng = np.random.default_rng(6)
+    x = rng.uniform(0, 50000, size=(256, 8)).astype("float32")
+    y = rng.integers(0, 2, size=(256,)).astype("float32")
+    model = _small_classifier()
+    cb, history, health_warnings = _fit(model, x, y, tmp_path / "run", epochs=3)
+    assert len(history.history["loss"]) == 3
+    assert any("not normalized" in w for w in health_warnings)
