@@ -10,6 +10,7 @@ It must never break training: every signal is computed under a guard, and a
 failure turns that signal off with one warning.
 """
 
+import atexit
 import math
 import time
 import warnings
@@ -33,6 +34,12 @@ AUTO_RECORDS_PER_FIT = 300
 AUTO_MIN_RECORDS_PER_FIT = 30
 AUTO_OVERHEAD_BUDGET = 0.02
 AUTO_STEPS_WHEN_UNKNOWN = 50
+# The probe holds every inspected layer's output for its samples at once;
+# very wide layers get fewer probe samples so that stays under this bound.
+PROBE_MEMORY_BUDGET_BYTES = 64 * 2**20
+
+
+_LAST_EPOCH_ATTRIBUTE = "_trainhealth_last_epoch"
 
 
 class TrainHealthWarning(UserWarning):
@@ -181,6 +188,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
+            atexit.unregister(_close_quietly)
             self._guard("writer", self._writer.close)
             self._writer = None
         self._ready = False
@@ -205,12 +213,49 @@ class TrainHealthCallback(keras.callbacks.Callback):
         if "writer" not in self._disabled:
             self._writer = self._guard(
                 "writer", writer_lib.SummaryWriter, self.log_dir)
+            if self._writer is not None:
+                # fit() raising (or Ctrl-C) skips on_train_end: close at exit.
+                atexit.register(_close_quietly, self._writer)
         self._next_record = self._epoch_base
         self._snapshot = None
         self._clock = None
         self._record_costs = []
 
+        self._variables = []
+        self._variable_columns = []
+        self._tap = None
+        self._probe = None
+        self._probe_layers = []
+        probe_inputs = None
+        if self.activation_stats:
+            probe_inputs = self._guard("activation_stats", self._probe_inputs)
+            if probe_inputs is None and "activation_stats" not in self._disabled:
+                self._warn_once(
+                    "no_probe",
+                    "TrainHealthCallback: no probe data could be taken from "
+                    "this fit's input (a Python generator?); activation "
+                    "statistics are off. Pass probe_data=<a few hundred "
+                    "input samples> to turn them on.")
+            elif probe_inputs is not None:
+                # Runs the model once, which also builds a subclassed model
+                # that has not seen data yet.
+                probe_inputs = self._guard("activation_stats", self._build_probe,
+                                           probe_inputs)
+        self._guard("variables", self._init_variables)
+        self._init_series()
+        self._guard("facts", self._write_facts, probe_inputs)
+        self._ready = True
+
+    def _init_variables(self):
+        """Per-variable bookkeeping and the gradient tap.
+
+        A model that is still unbuilt has no variables yet; this runs again
+        at the first record, after the first step has built it.
+        """
+        model = self.model
         self._variables = list(model.trainable_variables)
+        if not self._variables:
+            return
         variables = self._variables
         self._weight_norms_fn = stats.compile_for_backend(
             lambda: stats.weight_norms(variables))
@@ -226,28 +271,8 @@ class TrainHealthCallback(keras.callbacks.Callback):
              "shape": [int(d) for d in v.shape]}
             for v in self._variables
         ]
-        self._tap = None
-        if self.gradient_norms and self._variables and model.optimizer is not None:
+        if self.gradient_norms and model.optimizer is not None:
             self._tap = self._guard("gradient_norms", self._install_tap)
-        self._probe = None
-        self._probe_layers = []
-        probe_inputs = None
-        if self.activation_stats:
-            probe_inputs = self._guard("activation_stats", self._probe_inputs)
-            if probe_inputs is None and "activation_stats" not in self._disabled:
-                self._warn_once(
-                    "no_probe",
-                    "TrainHealthCallback: no probe data could be taken from "
-                    "this fit's input (a Python generator?); activation "
-                    "statistics are off. Pass probe_data=<a few hundred "
-                    "input samples> to turn them on.")
-            elif probe_inputs is not None:
-                self._probe_layers = probe_lib.find_probe_layers(model)
-                self._probe = probe_lib.ActivationProbe(
-                    model, self._probe_layers, probe_inputs)
-        self._init_series()
-        self._guard("facts", self._write_facts, probe_inputs)
-        self._ready = True
 
     def _sync_step(self):
         # One device read per epoch: the optimizer's step counter is the
@@ -301,6 +326,16 @@ class TrainHealthCallback(keras.callbacks.Callback):
         self._tap_last_step = tap.read()[0]
         return tap
 
+    def _build_probe(self, probe_inputs):
+        """Finds the layers to inspect and builds the probe; returns the
+        probe inputs actually used (trimmed to the memory bound)."""
+        layers = probe_lib.find_probe_layers(self.model)
+        probe_inputs = probe_lib.fit_to_memory(
+            self.model, layers, probe_inputs, PROBE_MEMORY_BUDGET_BYTES)
+        self._probe_layers = layers
+        self._probe = probe_lib.ActivationProbe(self.model, layers, probe_inputs)
+        return probe_inputs
+
     def _probe_inputs(self):
         if self.probe_data is not None:
             return probe_lib.probe_from_user(self.probe_data, self.probe_samples)
@@ -328,7 +363,8 @@ class TrainHealthCallback(keras.callbacks.Callback):
         facts = describe_model(self.model)
         facts.update(
             every_n_steps=self._every,
-            probe_samples=self.probe_samples,
+            probe_samples=(len(keras.tree.flatten(probe_inputs)[0])
+                           if probe_inputs is not None else 0),
             steps_per_epoch=(self.params or {}).get("steps"),
             epochs=(self.params or {}).get("epochs"),
             initial_step=self._epoch_base,
@@ -367,6 +403,9 @@ class TrainHealthCallback(keras.callbacks.Callback):
         """Reads every signal for `step` (just completed) and writes it."""
         self._next_record = (step // self._every + 1) * self._every
         self._attach_weights()
+        if not self._variables:
+            self._guard("variables", self._init_variables)
+            self._init_series()
         parts = {}
         n_vars = len(self._variables)
         if n_vars and "weights" not in self._disabled:
@@ -435,6 +474,11 @@ class TrainHealthCallback(keras.callbacks.Callback):
                 .append(step, value)
             if w is not None:
                 self._guard("writer", w.scalar, tag, step, value)
+        if w is not None:
+            # Each record reaches the file now: a training killed mid-epoch
+            # keeps everything recorded before, and a TensorBoard reading
+            # the run sees it on its next reload.
+            self._guard("writer", w.flush)
         if any(scalars.get(t) for t in (md.STEP_NONFINITE_LOSS,
                                         md.STEP_NONFINITE_WEIGHTS,
                                         md.STEP_NONFINITE_GRADIENTS,
@@ -508,6 +552,12 @@ class TrainHealthCallback(keras.callbacks.Callback):
     def _write_epoch(self, epoch, logs):
         w = self._writer if "writer" not in self._disabled else None
         end_step = self._epoch_base
+        # A second fit() on the same model without initial_epoch starts
+        # counting at 0 again; continue the run's epoch axis instead of
+        # writing over it.
+        last = getattr(self.model, _LAST_EPOCH_ATTRIBUTE, -1)
+        epoch = max(int(epoch), last + 1)
+        object.__setattr__(self.model, _LAST_EPOCH_ATTRIBUTE, epoch)
         values = {}
         for key, value in logs.items():
             try:
@@ -584,6 +634,13 @@ class TrainHealthCallback(keras.callbacks.Callback):
             return
         self._reported.add(("warned", key))
         warnings.warn(message, TrainHealthWarning, stacklevel=3)
+
+
+def _close_quietly(writer):
+    try:
+        writer.close()
+    except Exception:  # at exit there is nobody left to tell
+        pass
 
 
 def _is_chief_process():

@@ -167,36 +167,74 @@ class ActivationProbe:
         return self._fn(self.inputs)
 
     def _forward_and_reduce(self, inputs):
-        captured = {}
-        hooked = []
-        for probe_layer in self.layers:
-            layer = probe_layer.layer
-            if id(layer) in captured:
-                continue
-            captured[id(layer)] = []
-            hooked.append(layer)
-            _hook(layer, captured[id(layer)])
-        try:
-            self.model(inputs, training=False)
-        finally:
-            for layer in hooked:
-                _unhook(layer)
+        captured = capture_outputs(self.model, self.layers, inputs)
         signal, nonfinite = [], []
         nan = ops.convert_to_tensor(float("nan"), "float32")
         for probe_layer in self.layers:
-            outputs = captured.get(id(probe_layer.layer)) or []
-            if not outputs:  # the layer was not reached on this forward pass
+            out = _joined(captured.get(id(probe_layer.layer)) or [])
+            if out is None:  # the layer was not reached on this forward pass
                 signal.append(nan)
                 nonfinite.append(nan)
                 continue
-            # A shared layer called several times: judge its first call.
-            out = outputs[0]
             if probe_layer.family == "relu":
                 signal.append(stats.dead_fraction(out, probe_layer.unit_axis))
             else:
                 signal.append(stats.saturation_fraction(out, probe_layer.activation))
             nonfinite.append(stats.nonfinite_fraction(out))
         return ops.stack(signal + nonfinite) if signal else ops.zeros((0,))
+
+
+def capture_outputs(model, probe_layers, inputs):
+    """Runs the model on `inputs`; returns {id(layer): [outputs of each call]}."""
+    captured = {}
+    hooked = []
+    for probe_layer in probe_layers:
+        layer = probe_layer.layer
+        if id(layer) in captured:
+            continue
+        captured[id(layer)] = []
+        hooked.append(layer)
+        _hook(layer, captured[id(layer)])
+    try:
+        model(inputs, training=False)
+    finally:
+        for layer in hooked:
+            _unhook(layer)
+    return captured
+
+
+def _joined(outputs):
+    """A shared layer's outputs from all its calls, as one batch.
+
+    A unit of a layer used twice is dead only if it is zero on every call.
+    Calls with different shapes (other inputs) are judged by the first.
+    """
+    if not outputs:
+        return None
+    shapes = {tuple(o.shape[1:]) for o in outputs}
+    if len(outputs) > 1 and len(shapes) == 1:
+        return ops.concatenate(outputs, axis=0)
+    return outputs[0]
+
+
+def fit_to_memory(model, probe_layers, inputs, budget_bytes):
+    """Trims the probe so that the inspected outputs fit in `budget_bytes`.
+
+    One sample is run first to measure how many values the inspected layers
+    produce per sample; very wide layers then get fewer probe samples.
+    """
+    if not probe_layers or inputs is None:
+        return inputs
+    count = len(keras.tree.flatten(inputs)[0])
+    one = keras.tree.map_structure(lambda a: a[:1], inputs)
+    captured = capture_outputs(model, probe_layers, one)
+    per_sample = sum(int(np.prod(o.shape)) for outputs in captured.values()
+                     for o in outputs)
+    # float32 outputs, plus a float32 copy made by the reductions.
+    limit = max(1, int(budget_bytes // max(1, 8 * per_sample)))
+    if limit >= count:
+        return inputs
+    return keras.tree.map_structure(lambda a: a[:limit], inputs)
 
 
 def _hook(layer, sink):
