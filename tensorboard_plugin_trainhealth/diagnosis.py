@@ -17,6 +17,23 @@ from typing import Optional
 
 import numpy as np
 
+# Tag names from the schema (metadata.py imports no TensorBoard itself).
+from tensorboard_plugin_trainhealth.metadata import (
+    LAYER_ACTIVATION_NONFINITE,
+    LAYER_DEAD_FRACTION,
+    LAYER_SATURATION,
+    STEP_GRAD_NORM,
+    STEP_LEARNING_RATE,
+    STEP_LOSS,
+    STEP_NONFINITE_ACTIVATIONS,
+    STEP_NONFINITE_GRADIENTS,
+    STEP_NONFINITE_LOSS,
+    STEP_NONFINITE_WEIGHTS,
+    VARIABLE_GRAD_NORM,
+    VARIABLE_UPDATE_RATIO,
+    VARIABLE_WEIGHT_NORM,
+)
+
 KINDS = (
     "non_finite",
     "exploding_gradients",
@@ -31,20 +48,6 @@ KINDS = (
 )
 SEVERITIES = ("info", "warning", "critical")
 
-# Tags, as in metadata.py (not imported from there: it pulls in TensorBoard).
-STEP_LOSS = "step/loss"
-STEP_GRAD_NORM = "step/grad_norm_global"
-STEP_LEARNING_RATE = "step/learning_rate"
-STEP_NONFINITE_LOSS = "step/nonfinite_loss"
-STEP_NONFINITE_WEIGHTS = "step/nonfinite_weights"
-STEP_NONFINITE_GRADIENTS = "step/nonfinite_gradients"
-STEP_NONFINITE_ACTIVATIONS = "step/nonfinite_activations"
-LAYER_DEAD_FRACTION = "layers/dead_fraction"
-LAYER_SATURATION = "layers/saturation"
-LAYER_ACTIVATION_NONFINITE = "layers/activation_nonfinite"
-VARIABLE_GRAD_NORM = "variables/grad_norm"
-VARIABLE_UPDATE_RATIO = "variables/update_ratio"
-VARIABLE_WEIGHT_NORM = "variables/weight_norm"
 
 
 

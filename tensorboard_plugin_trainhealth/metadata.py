@@ -22,8 +22,6 @@ Data layout, chosen for TensorBoard's per-tag reservoir sampling:
 
 import json
 
-from tensorboard.compat.proto import summary_pb2
-
 PLUGIN_NAME = "trainhealth"
 
 # Bump when the meaning of a tag or of its content changes incompatibly. A
@@ -100,6 +98,10 @@ def create_summary_metadata(kind, columns=None, description=""):
         (at least a `"name"` key).
       description: a human-readable description shown by TensorBoard.
     """
+    # Imported here, not at the top: the diagnosis rules import this module
+    # for the tag names and must not pull in TensorBoard.
+    from tensorboard.compat.proto import summary_pb2
+
     content = {"version": METADATA_VERSION, "kind": kind}
     if columns is not None:
         content["columns"] = list(columns)

@@ -771,3 +771,16 @@ def test_falling_back_to_chance_is_not_overfitting():
     s.epochs["loss"] = Series(e, np.where(e == 0, 458.0, 0.70 - 0.0001 * e))
     s.epochs["val_loss"] = Series(e, np.where(e == 0, 1.24, 3.9))
     assert "overfitting" not in kinds(diagnosis.diagnose(s))
+
+
+def test_diagnosis_is_pure():
+    """The rules import neither Keras nor TensorBoard (nor TensorFlow)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tensorboard_plugin_trainhealth.diagnosis; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('keras', 'tensorboard', 'tensorflow', 'jax', 'torch')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "[]"

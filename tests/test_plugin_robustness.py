@@ -13,15 +13,10 @@ import urllib.parse
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tensorboard.backend import application
-from tensorboard.plugins import base_plugin
-from werkzeug import test as werkzeug_test
-from werkzeug import wrappers
 
-from tensorboard_plugin_trainhealth import loader
-from tensorboard_plugin_trainhealth import reader
 from tests import logdir_fixtures as fx
 from tests import tb_process
+from tests import wsgi_client
 
 PLUGIN = "/data/plugin/trainhealth"
 ROUTES = ("/runs", "/run", "/heatmap")
@@ -29,11 +24,7 @@ SIGNALS = ("dead_fraction", "saturation", "grad_norm", "update_ratio")
 
 
 def _client(logdir):
-    provider = reader.open_logdir(logdir)
-    context = base_plugin.TBContext(logdir=logdir, data_provider=provider)
-    plugin = loader.TrainHealthLoader().load(context)
-    app = application.TensorBoardWSGI([plugin], data_provider=provider)
-    return werkzeug_test.Client(app, wrappers.Response)
+    return wsgi_client.make_client(logdir)[0]
 
 
 def _event_file(run_dir):

@@ -14,26 +14,17 @@ import urllib.parse
 import keras
 import numpy as np
 import pytest
-from tensorboard.backend import application
-from tensorboard.plugins import base_plugin
-from werkzeug import test as werkzeug_test
-from werkzeug import wrappers
 
 from tensorboard_plugin_trainhealth import TrainHealthCallback
-from tensorboard_plugin_trainhealth import loader
 from tensorboard_plugin_trainhealth import metadata as md
-from tensorboard_plugin_trainhealth import reader
 from tensorboard_plugin_trainhealth import writer as writer_lib
+from tests import wsgi_client
 
 PLUGIN = "/data/plugin/trainhealth"
 
 
 def _client(logdir):
-    provider = reader.open_logdir(logdir)
-    context = base_plugin.TBContext(logdir=logdir, data_provider=provider)
-    plugin = loader.TrainHealthLoader().load(context)
-    app = application.TensorBoardWSGI([plugin], data_provider=provider)
-    return werkzeug_test.Client(app, wrappers.Response)
+    return wsgi_client.make_client(logdir)[0]
 
 
 def _json(client, path):
