@@ -1,27 +1,71 @@
 """Packaging for tensorboard-plugin-trainhealth.
 
-The frontend lives in `frontend/` at the top of the repository. Building the
-package (wheel, sdist or `pip install .`) copies it into the package as
-`tensorboard_plugin_trainhealth/static/`, so an installed plugin serves its
-own assets and a user needs no node toolchain. An editable install serves
-`frontend/` directly.
+The frontend lives in `frontend/` at the top of the repository: plain ES
+modules and a stylesheet, plus the charting library uPlot, which comes from
+npm (`frontend/package.json`, pinned by `frontend/package-lock.json`) and
+is never committed. Building the package (wheel, sdist or `pip install .`)
+
+1. builds `frontend/dist/` when it is missing: `npm ci` then `npm run
+   build` in `frontend/` (this needs Node.js >= 18 with npm on the PATH;
+   without them the build stops and says so), and
+2. copies the modules, the stylesheet and `frontend/dist/*` into the
+   package as `tensorboard_plugin_trainhealth/static/`,
+
+so an installed plugin serves its own assets and a user of the wheel needs
+no node toolchain. An editable install (`pip install -e .`) builds
+`frontend/dist/` the same way and the plugin serves `frontend/` and
+`frontend/dist/` directly.
 """
 
 import os
 import shutil
+import subprocess
 
 import setuptools
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FRONTEND = os.path.join(HERE, "frontend")
+FRONTEND_DIST = os.path.join(FRONTEND, "dist")
 ASSET_SUFFIXES = (".js", ".css", ".html", ".svg")
+# What `npm run build` (frontend/build.mjs) puts into frontend/dist.
+BUILT_ASSETS = ("uplot.js", "uplot.css", "uplot.LICENSE")
+
+
+def build_frontend():
+    """Builds frontend/dist with npm unless it is already there."""
+    if all(os.path.isfile(os.path.join(FRONTEND_DIST, name))
+           for name in BUILT_ASSETS):
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit(
+            "error: building tensorboard-plugin-trainhealth from source needs "
+            "npm (Node.js >= 18): the Train Health tab's charting library "
+            "(uPlot) is installed from the npm registry and bundled at build "
+            "time. Install Node.js with npm and run the installation again, "
+            "or build the frontend yourself with `npm ci && npm run build` "
+            "in frontend/. (Wheels already contain the built frontend.)")
+    print("building the frontend: npm ci && npm run build in %s" % FRONTEND)
+    for command in ([npm, "ci", "--no-audit", "--no-fund"],
+                    [npm, "run", "build"]):
+        try:
+            subprocess.run(command, cwd=FRONTEND, check=True)
+        except subprocess.CalledProcessError as e:
+            raise SystemExit("error: `%s` failed in %s (exit status %d)"
+                             % (" ".join(command[1:]), FRONTEND, e.returncode))
+    missing = [name for name in BUILT_ASSETS
+               if not os.path.isfile(os.path.join(FRONTEND_DIST, name))]
+    if missing:
+        raise SystemExit("error: npm run build did not produce %s"
+                         % ", ".join(missing))
 
 
 class BuildPyWithFrontend(build_py):
-    """Copies the frontend assets into the built package."""
+    """Builds the frontend and copies its assets into the built package."""
 
     def run(self):
+        build_frontend()
         super().run()
         target = os.path.join(self.build_lib, "tensorboard_plugin_trainhealth",
                               "static")
@@ -29,6 +73,8 @@ class BuildPyWithFrontend(build_py):
         for name in sorted(os.listdir(FRONTEND)):
             if name.endswith(ASSET_SUFFIXES):
                 shutil.copy(os.path.join(FRONTEND, name), target)
+        for name in BUILT_ASSETS:
+            shutil.copy(os.path.join(FRONTEND_DIST, name), target)
 
 
 with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:

@@ -1,47 +1,26 @@
 // Entry point of the Train Health tab. TensorBoard loads this module in the
 // plugin's iframe (data/plugin_entry.html?name=trainhealth) and calls
-// render(). This file holds the page state and the refresh logic; model.js
-// fetches, views.js builds the DOM.
+// render(). This file holds the page state, the refresh logic, the URL
+// state and the theme; model.js fetches, views.js / dashboard.js build the
+// DOM, charts.js and heatmap.js draw.
 
 import * as model from "./model.js";
 import * as views from "./views.js";
+import * as urlstate from "./urlstate.js";
+import {CompareView, DetailView, HEATMAPS, plotWidth} from "./dashboard.js";
+import {alertKey} from "./chartdata.js";
+import {runStyle, themeColors} from "./colors.js";
 
-const POLL_MS = 30000;
+const POLL_LIVE_MS = 5000;  // while a run's data keeps changing
+const POLL_IDLE_MS = 30000;
+const LIVE_FOR_MS = 120000;  // "live" this long after the last change
+const COMPARE_DEFAULT = 8;  // runs ticked for comparison by default
+const ZOOM_FETCH_MS = 200;
 
-const HEATMAPS = [
-  {
-    signal: "dead_fraction",
-    title: "Dead ReLU fraction",
-    description: "Share of a ReLU-like layer's units that output zero for " +
-        "every probe sample. 1 (yellow) means the layer is dead.",
-    domain: [0, 1],
-  },
-  {
-    signal: "saturation",
-    title: "Saturation",
-    description: "Share of a sigmoid/tanh-like layer's outputs in the flat " +
-        "tails, where gradients vanish.",
-    domain: [0, 1],
-  },
-  {
-    signal: "grad_norm",
-    title: "Gradient norm per layer",
-    description: "Norm of each layer's gradient (all its variables), log " +
-        "colour scale. Dark rows get almost no gradient (vanishing); " +
-        "bright ones very large gradients (exploding).",
-  },
-  {
-    signal: "update_ratio",
-    title: "Update ratio per layer",
-    description: "Size of each step's weight change relative to the " +
-        "weights (||ΔW|| / ||W||), log colour scale; around 1e-3 is typical.",
-  },
-];
-
-/** Links style.css next to this module; no inline styles or scripts are
- *  needed, so TensorBoard's content security policy is satisfied. */
-function addStylesheet() {
-  const href = new URL("./style.css", import.meta.url).href;
+/** Links a stylesheet next to this module (no inline styles or scripts
+ *  are needed, so TensorBoard's content security policy is satisfied). */
+function addStylesheet(name) {
+  const href = new URL(`./${name}`, import.meta.url).href;
   if ([...document.querySelectorAll("link")].some((l) => l.href === href)) return;
   const link = document.createElement("link");
   link.rel = "stylesheet";
@@ -80,238 +59,538 @@ function listenForReloads(onReload) {
   return channel;
 }
 
+/**
+ * The window whose URL hash holds the view state: TensorBoard's page when
+ * the tab runs in its (same-origin) iframe, else this page. TensorBoard
+ * hands plugins their "p.<plugin>." keys over its plugin channel
+ * (experimental.GetURLPluginData) but has no message to change them, so
+ * the tab reads and rewrites the parent's hash directly, with
+ * history.replaceState (no history entry per zoom) and keeping every key
+ * it does not own (see urlstate.js).
+ */
+function hashWindow() {
+  try {
+    if (window.parent !== window && window.parent.location.href) {
+      return window.parent;
+    }
+  } catch (e) {
+    // a cross-origin parent: keep the state in our own URL
+  }
+  return window;
+}
+
+/**
+ * Follows TensorBoard's dark mode (it toggles `dark-mode` on its body,
+ * from its settings or the system's preference), or the system's
+ * preference when the tab runs on its own. Calls onChange(dark).
+ */
+function watchTheme(onChange) {
+  let body = null;
+  try {
+    const doc = window.parent !== window ? window.parent.document : null;
+    if (doc && doc.querySelector("tb-webapp")) body = doc.body;
+  } catch (e) {
+    body = null;
+  }
+  const media = window.matchMedia ?
+    window.matchMedia("(prefers-color-scheme: dark)") : null;
+  const current = () => (body ? body.classList.contains("dark-mode") :
+    Boolean(media && media.matches));
+  if (body) {
+    new MutationObserver(() => onChange(current()))
+        .observe(body, {attributes: true, attributeFilter: ["class"]});
+  } else if (media && media.addEventListener) {
+    media.addEventListener("change", () => onChange(current()));
+  }
+  return current();
+}
+
+function sameRange(a, b) {
+  return (!a && !b) || (a && b && a[0] === b[0] && a[1] === b[1]);
+}
+
 class App {
   constructor(root) {
     this.root = root;
+    this.state = urlstate.stateFromParams(
+        urlstate.readParams(hashWindow().location.hash));
+    this.theme = themeColors(false);
+    this.tooltip = views.createTooltip();
+    this.expanded = new Set();
+    this.selection = {key: null, layer: null};
     this.runs = null;
     this.runsProblems = [];
-    this.runsSignature = "";
-    this.selected = null;
-    this.runData = null;
-    this.heatmaps = {};
-    this.highlight = null;
-    this.heatmapViews = [];
+    this.runsSignature = null;
     this.error = null;
+    this.detail = null;
+    this.compare = null;
+    this.full = null;  // {run, heatmaps, signature} of the whole run
+    this.zoomed = null;  // {range, run, heatmaps} at full resolution
+    this.inflight = new Map();  // request key -> promise
     this.generation = 0;
-    this.tensorBoardChannel = null;
-    this.drawnSignature = null;
+    this.zoomGeneration = 0;
+    this.lastChange = 0;
+    this.pollTimer = null;
+    this.zoomTimer = null;
+    this.rendered = false;
+    this.channel = null;
   }
 
   start() {
-    this.refresh();
-    this.tensorBoardChannel = listenForReloads(() => this.refresh());
-    setInterval(() => {
-      if (document.visibilityState !== "hidden") this.refresh();
-    }, POLL_MS);
+    this.setDark(watchTheme((dark) => this.setDark(dark)));
+    this.header = views.header();
+    this.banner = views.el("div", "th-banner");
+    this.sidebar = views.el("aside", "th-sidebar");
+    this.main = views.el("main", "th-main");
+    this.main.appendChild(views.message("Loading runs…", "th-loading"));
+    this.root.replaceChildren(this.header, this.banner,
+        views.el("div", "th-layout", null, [this.sidebar, this.main]),
+        this.tooltip.element);
+    this.channel = listenForReloads(() => this.refresh());
     let resizeTimer = null;
-    window.addEventListener("resize", () => {
+    new ResizeObserver(() => {
       clearTimeout(resizeTimer);
-      resizeTimer = setTimeout(() => this.draw(), 200);
+      resizeTimer = setTimeout(() => this.resize(), 150);
+    }).observe(this.main);
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.schedule(0);
     });
+    this.refresh();
   }
 
-  /** Reloads the run list and the selected run, keeping the selection. */
+  // ------------------------------------------------------------ state
+
+  width() {
+    return Math.max(360, Math.min(1600, this.main.clientWidth || 900));
+  }
+
+  maxSteps() {
+    return Math.max(100, Math.min(4000, Math.round(plotWidth(this.width()))));
+  }
+
+  runIndex(run) {
+    const names = (this.runs || []).map((r) => r.run);
+    return Math.max(0, names.indexOf(run));
+  }
+
+  runColor(run) {
+    return runStyle(this.runIndex(run)).color;
+  }
+
+  compared() {
+    const names = (this.runs || []).map((r) => r.run);
+    const chosen = this.state.runs === null ?
+      names.slice(0, COMPARE_DEFAULT) : this.state.runs;
+    return new Set(chosen.filter((r) => names.includes(r)));
+  }
+
+  writeUrl() {
+    const host = hashWindow();
+    const zoom = this.detail ? this.detail.group.zoom : this.state.zoom;
+    const params = urlstate.paramsFromState({...this.state, zoom});
+    const hash = urlstate.writeParams(host.location.hash, params);
+    if (hash.replace(/^#/, "") === host.location.hash.replace(/^#/, "")) return;
+    try {
+      const url = new URL(host.location.href);
+      url.hash = hash;
+      host.history.replaceState(host.history.state, "", url.href);
+    } catch (e) {
+      // a sandboxed or cross-origin host: the state just is not linked
+    }
+  }
+
+  setDark(dark) {
+    document.documentElement.classList.toggle("th-dark", dark);
+    document.documentElement.dataset.theme = dark ? "dark" : "light";
+    Object.assign(this.theme, themeColors(dark));
+    if (this.detail) this.detail.redraw();
+    if (this.compare) this.compare.redraw();
+  }
+
+  // ------------------------------------------------------------ refresh
+
+  schedule(delay) {
+    clearTimeout(this.pollTimer);
+    const live = Date.now() - this.lastChange < LIVE_FOR_MS;
+    const wait = delay ?? (live ? POLL_LIVE_MS : POLL_IDLE_MS);
+    this.pollTimer = setTimeout(() => {
+      if (document.visibilityState === "hidden") {
+        this.schedule();
+        return;
+      }
+      this.refresh();
+    }, wait);
+  }
+
+  setLive(text) {
+    const node = this.header.querySelector(".th-live");
+    if (node) node.textContent = text;
+  }
+
+  /** Reloads the run list and what is shown, keeping the view state. */
   async refresh() {
     const generation = ++this.generation;
     try {
       const runs = await model.fetchRuns();
       if (generation !== this.generation) return;
-      this.runs = runs.runs;
-      this.runsProblems = runs.problems;
-      this.runsSignature = runs.signature;
-      const names = this.runs.map((r) => r.run);
-      if (!names.includes(this.selected)) {
-        this.selected = names.length ? names[0] : null;
-        this.highlight = null;
-      }
-      await this.loadRun(generation);
-    } catch (e) {
-      if (generation !== this.generation) return;
-      this.error = `Could not load data: ${e.message}`;
-      this.draw();
-    }
-  }
-
-  async select(run) {
-    this.selected = run;
-    this.highlight = null;
-    this.runData = null;
-    this.heatmaps = {};
-    this.draw();
-    const generation = ++this.generation;
-    try {
-      await this.loadRun(generation);
-    } catch (e) {
-      if (generation !== this.generation) return;
-      this.error = `Could not load run: ${e.message}`;
-      this.draw();
-    }
-  }
-
-  async loadRun(generation) {
-    if (this.selected === null) {
-      this.runData = null;
-      this.heatmaps = {};
       this.error = null;
-      this.draw();
+      this.banner.replaceChildren();
+      if (runs.signature !== this.runsSignature) {
+        if (this.runsSignature !== null) this.lastChange = Date.now();
+        this.runsSignature = runs.signature;
+        this.runs = runs.runs;
+        this.runsProblems = runs.problems;
+        this.updateRuns();
+      }
+      await Promise.all([this.loadDetail(generation), this.loadCompare(generation)]);
+      if (generation !== this.generation) return;
+      const live = Date.now() - this.lastChange < LIVE_FOR_MS;
+      this.setLive(`Updated ${new Date().toLocaleTimeString()}` +
+          (live ? " · live, refreshing every 5 s" : ""));
+    } catch (e) {
+      if (generation !== this.generation) return;
+      this.showError(e);
+    } finally {
+      if (generation === this.generation) this.schedule();
+    }
+  }
+
+  showError(e) {
+    const status = e && e.status;
+    const hint = status === 0 || status === undefined ?
+      "Is TensorBoard still running? The tab retries every 30 s." :
+      "TensorBoard answered with an error; its console log may say more. " +
+      "The tab retries every 30 s.";
+    const shown = this.runs !== null ?
+      " (showing the data from the last successful refresh)" : "";
+    this.banner.replaceChildren(views.errorBanner(
+        `Could not load training-health data: ${e.message}${shown}`, hint,
+        () => this.refresh()));
+    if (this.runs === null) this.main.replaceChildren();
+  }
+
+  /** The run list changed: sidebar, detail run, comparison. */
+  updateRuns() {
+    const names = this.runs.map((r) => r.run);
+    if (!names.length) {
+      this.sidebar.replaceChildren();
+      this.sidebar.hidden = true;
+      this.destroyViews();
+      this.main.replaceChildren(views.howTo());
+      if (this.runsProblems.length) {
+        this.main.appendChild(views.problemList(this.runsProblems));
+      }
+      this.markRendered();
       return;
     }
-    const run = this.selected;
+    this.sidebar.hidden = false;
+    if (!names.includes(this.state.run)) {
+      if (this.state.run !== null && this.detail) this.state.zoom = null;
+      this.state.run = names[0];
+    }
+    this.drawSidebar();
+    if (!this.compare || !this.detail || this.detail.run !== this.state.run) {
+      this.buildMain();
+    }
+    this.writeUrl();
+  }
+
+  drawSidebar() {
+    const focused = document.activeElement;
+    const focusRun = focused && focused.closest ?
+      focused.closest(".th-run-item") : null;
+    const focusClass = focused && focused.classList.contains("th-compare") ?
+      ".th-compare" : ".th-run-name";
+    this.sidebar.replaceChildren(views.runList(this.runs, this.state.run,
+        this.compared(), {
+          onShow: (run) => this.showRun(run),
+          onCompare: (run, on) => this.setCompared(run, on),
+          onCompareAll: (on) => this.setCompareAll(on),
+        }));
+    if (focusRun) {
+      const item = [...this.sidebar.querySelectorAll(".th-run-item")]
+          .find((li) => li.dataset.run === focusRun.dataset.run);
+      const target = item && item.querySelector(focusClass);
+      if (target) target.focus();
+    }
+  }
+
+  destroyViews() {
+    if (this.detail) this.detail.destroy();
+    this.detail = null;
+    this.compare = null;
+  }
+
+  buildMain() {
+    const width = this.width();
+    if (this.detail) this.detail.destroy();
+    this.detail = new DetailView(this.state.run, this, width);
+    this.full = null;
+    this.zoomed = null;
+    if (!this.compare) this.compare = new CompareView(this, width);
+    this.main.replaceChildren(this.detail.element, this.compare.element);
+  }
+
+  async showRun(run) {
+    if (run === this.state.run) return;
+    this.state.run = run;
+    this.state.zoom = null;
+    this.selection = {key: null, layer: null};
+    this.expanded.clear();
+    this.drawSidebar();
+    this.buildMain();
+    this.writeUrl();
+    const generation = ++this.generation;
+    try {
+      await Promise.all([this.loadDetail(generation), this.loadCompare(generation)]);
+    } catch (e) {
+      if (generation === this.generation) this.showError(e);
+    }
+  }
+
+  setCompared(run, on) {
+    const set = this.compared();
+    if (on) set.add(run);
+    else set.delete(run);
+    this.state.runs = this.runs.map((r) => r.run).filter((r) => set.has(r));
+    this.writeUrl();
+    this.loadCompare(this.generation).catch((e) => this.showError(e));
+  }
+
+  setCompareAll(on) {
+    this.state.runs = on ? this.runs.map((r) => r.run) : [];
+    this.drawSidebar();
+    this.writeUrl();
+    this.loadCompare(this.generation).catch((e) => this.showError(e));
+  }
+
+  /** Fetches the detail run (at the zoomed range too when it has more
+   *  records than the screen shows) and feeds the view. */
+  async loadDetail(generation) {
+    const detail = this.detail;
+    if (!detail) return;
+    const run = detail.run;
     const maxSteps = this.maxSteps();
-    const [runData, ...heatmaps] = await Promise.all([
-      model.fetchRun(run),
-      ...HEATMAPS.map((h) => model.fetchHeatmap(run, h.signal, maxSteps)
-          .catch((e) => ({error: e.message, signature: e.message}))),
+    let runData;
+    let heatmaps;
+    try {
+      [runData, heatmaps] = await this.fetchRunView(run, {maxSteps});
+    } catch (e) {
+      if (generation !== this.generation || detail !== this.detail) return;
+      if (e.status === 404) {
+        detail.showError(`Run ${run} has no training-health data (any more).`);
+        return;
+      }
+      throw e;
+    }
+    if (generation !== this.generation || detail !== this.detail) return;
+    const signature = [runData.signature,
+      ...HEATMAPS.map((h) => heatmaps[h.signal].signature)].join("|");
+    const changed = !this.full || this.full.signature !== signature;
+    if (this.full && changed) this.lastChange = Date.now();
+    this.full = {run: runData, heatmaps, signature};
+    if (this.zoomed && changed) this.zoomed = null;
+    const zoom = this.firstZoom();
+    if (changed || !this.rendered) {
+      this.feedDetail(zoom);
+    }
+    this.markRendered();
+    if (this.needsZoomFetch(detail.group.zoom)) {
+      await this.loadZoomed(detail.group.zoom);
+    }
+  }
+
+  /** The zoom of the URL, applied once, with the first data. */
+  firstZoom() {
+    if (this.state.zoom === null) return undefined;
+    const zoom = this.state.zoom;
+    this.state.zoom = null;
+    return zoom;
+  }
+
+  /** model.fetchRun, sharing a request already under way for the same
+   *  run and options (the detail and the comparison ask together). */
+  fetchRun(run, options) {
+    const key = JSON.stringify([run, options]);
+    let promise = this.inflight.get(key);
+    if (!promise) {
+      promise = model.fetchRun(run, options);
+      this.inflight.set(key, promise);
+      const forget = () => this.inflight.delete(key);
+      promise.then(forget, forget);
+    }
+    return promise;
+  }
+
+  async fetchRunView(run, options) {
+    const [runData, ...maps] = await Promise.all([
+      this.fetchRun(run, options),
+      ...HEATMAPS.map((h) => model.fetchHeatmap(run, h.signal, options)
+          .catch((e) => {
+            if (e.status === 404 && !e.message.includes("signal")) throw e;
+            return {error: e.message, signature: e.message};
+          })),
     ]);
-    if (generation !== this.generation) return;
-    const signature = [this.runsSignature, run, runData.signature,
-      ...heatmaps.map((h) => h.signature)].join("|");
-    if (signature === this.drawnSignature && this.error === null) {
-      return;  // nothing changed: keep the page as the user left it
-    }
-    this.runData = runData;
-    this.heatmaps = {};
+    const heatmaps = {};
     HEATMAPS.forEach((h, i) => {
-      this.heatmaps[h.signal] = heatmaps[i];
+      heatmaps[h.signal] = maps[i];
     });
-    this.error = null;
-    this.draw();
-    this.drawnSignature = signature;
+    return [runData, heatmaps];
   }
 
-  /** Heatmap columns worth fetching: about one per CSS pixel. */
-  maxSteps() {
-    const width = this.contentWidth() - 200;
-    return Math.max(100, Math.min(2000, Math.round(width)));
+  /** Shows the best data there is for the current zoom. */
+  feedDetail(zoom) {
+    if (!this.full || !this.detail) return;
+    const scroll = document.scrollingElement ?
+      document.scrollingElement.scrollTop : 0;
+    const z = zoom === undefined ? this.detail.group.zoom : zoom;
+    const use = this.zoomed && sameRange(this.zoomed.range, z) ?
+      this.zoomed : this.full;
+    this.detail.show(use.run, use.heatmaps, zoom);
+    if (document.scrollingElement &&
+        document.scrollingElement.scrollTop !== scroll) {
+      document.scrollingElement.scrollTop = scroll;
+    }
+    this.writeUrl();
   }
 
-  contentWidth() {
-    return Math.max(360, Math.min(1400, this.root.clientWidth || 900) - 32);
+  needsZoomFetch(zoom) {
+    if (!zoom || !this.full) return false;
+    if (this.zoomed && sameRange(this.zoomed.range, zoom)) return false;
+    const full = this.full;
+    return full.run.downsampled || Object.values(full.heatmaps)
+        .some((h) => h && h.downsampled);
   }
 
-  /** Highlights a layer's heatmap rows; the same layer again clears. */
-  toggleHighlight(layer) {
-    this.highlight = this.highlight === layer ? null : layer;
-    for (const view of this.heatmapViews) view.setHighlight(this.highlight);
-    const box = this.root.querySelector(".th-alert-box");
-    if (box) views.markSelectedAlerts(box, this.highlight);
-    const row = this.root.querySelector(".th-heatmap-label.th-highlight");
-    if (row) row.scrollIntoView({block: "nearest", behavior: "smooth"});
+  async loadZoomed(zoom) {
+    const generation = ++this.zoomGeneration;
+    const detail = this.detail;
+    const [runData, heatmaps] = await this.fetchRunView(detail.run,
+        {maxSteps: this.maxSteps(), range: zoom});
+    if (generation !== this.zoomGeneration || detail !== this.detail) return;
+    if (!sameRange(detail.group.zoom, zoom)) return;
+    this.zoomed = {range: zoom, run: runData, heatmaps};
+    this.feedDetail();
   }
 
-  draw() {
-    this.drawnSignature = null;
-    const width = this.contentWidth();
-    // Folded sections the user opened stay open across redraws.
-    const open = new Set([...this.root.querySelectorAll("details[open]")]
-        .map((d) => d.className));
-    const parts = [views.header()];
-    if (this.error) parts.push(views.message(this.error, "th-error"));
-    if (this.runs === null) {
-      parts.push(views.message("Loading…"));
-    } else if (this.runs.length === 0) {
-      parts.push(views.howTo());
-      if (this.runsProblems.length) parts.push(views.problemList(this.runsProblems));
+  async loadCompare(generation) {
+    if (!this.compare || !this.runs) return;
+    const runs = this.runs.map((r) => r.run).filter((r) => this.compared().has(r));
+    const maxSteps = this.maxSteps();
+    const entries = await Promise.all(runs.map(async (run) => {
+      if (this.detail && run === this.detail.run && this.full) {
+        return {run, data: this.full.run};
+      }
+      try {
+        return {run, data: await this.fetchRun(run, {maxSteps})};
+      } catch (e) {
+        return {run, data: null};
+      }
+    }));
+    if (generation !== this.generation || !this.compare) return;
+    this.compare.show(entries.filter((e) => e.data), this.state.signal);
+  }
+
+  markRendered() {
+    if (this.rendered) return;
+    this.rendered = true;
+    window.__thFirstRender = performance.now();
+    document.documentElement.dataset.rendered = "true";
+  }
+
+  resize() {
+    const width = this.width();
+    if (this.detail) this.detail.setWidth(width);
+    if (this.compare) this.compare.setWidth(width);
+  }
+
+  // ------------------------------------------------------------ user
+
+  onZoom(zoom) {
+    this.writeUrl();
+    if (this.detail) {
+      this.detail.toolbar.setZoom(zoom, this.detail.group.domain);
+    }
+    clearTimeout(this.zoomTimer);
+    if (!zoom) {
+      if (this.zoomed) {
+        this.zoomed = null;
+        this.feedDetail();
+      }
+      return;
+    }
+    if (this.needsZoomFetch(zoom)) {
+      this.zoomTimer = setTimeout(() => {
+        this.loadZoomed(zoom).catch((e) => this.showError(e));
+      }, ZOOM_FETCH_MS);
+    }
+  }
+
+  onSignal(signal) {
+    this.state.signal = signal;
+    this.writeUrl();
+    this.loadCompare(this.generation).catch((e) => this.showError(e));
+  }
+
+  onFilter(text) {
+    this.state.filter = text;
+    this.writeUrl();
+    if (this.detail) this.detail.applyLayout();
+  }
+
+  onCollapse(on) {
+    this.state.collapse = on;
+    this.writeUrl();
+    if (this.detail) this.detail.applyLayout();
+  }
+
+  onToggleFold(key) {
+    if (this.expanded.has(key)) this.expanded.delete(key);
+    else this.expanded.add(key);
+    if (this.detail) this.detail.applyLayout();
+  }
+
+  /** A heatmap row was clicked: highlight that layer (again: clear). */
+  onToggleLayer(name) {
+    const same = this.selection.key === null && this.selection.layer === name;
+    this.selection = same ? {key: null, layer: null} : {key: null, layer: name};
+    if (this.detail) {
+      this.detail.applyLayout();
+      this.detail.applySelection();
+    }
+  }
+
+  /** An alert was chosen: highlight its layer and steps, scroll to its
+   *  evidence. The same alert again clears the highlight. */
+  onSelectAlert(alert) {
+    const key = alertKey(alert);
+    if (this.selection.key === key) {
+      this.selection = {key: null, layer: null};
     } else {
-      parts[0].appendChild(views.runPicker(this.runs, this.selected,
-          (run) => this.select(run)));
-      parts.push(...this.drawRun(width));
-    }
-    this.root.replaceChildren(...parts);
-    for (const details of this.root.querySelectorAll("details")) {
-      if (open.has(details.className)) details.open = true;
-    }
-  }
-
-  drawRun(width) {
-    const data = this.runData;
-    this.heatmapViews = [];
-    if (!data) return [views.message("Loading run…")];
-    const parts = [views.statusLine(data)];
-    if (data.alerts.length) {
-      parts.push(views.alertList(data.alerts, this.highlight,
-          (layer) => this.toggleHighlight(layer)));
-    }
-    if (data.problems.length) parts.push(views.problemList(data.problems));
-
-    const gradNorm = data.stepSeries.grad_norm_global;
-    if (gradNorm) {
-      parts.push(views.section("Global gradient norm",
-          "Norm of the whole gradient at each recorded step (log scale).",
-          [views.lineChart([{
-            label: "gradient norm", xs: gradNorm.steps, values: gradNorm.values,
-            color: views.COLORS.blue,
-          }], {width, height: 200, logY: true, xLabel: "step"})]));
-    }
-
-    for (const spec of HEATMAPS) {
-      const hm = this.heatmaps[spec.signal];
-      if (!hm || (!hm.error && !hm.available)) continue;
-      let body;
-      if (hm.error) {
-        body = [views.message(hm.error, "th-error")];
-      } else if (!hm.rows.length) {
-        body = [views.message("No layers recorded for this signal.")];
-      } else {
-        const view = views.heatmap(hm, {width, domain: spec.domain});
-        view.setHighlight(this.highlight);
-        this.heatmapViews.push(view);
-        body = [view.element];
+      this.selection = {key, layer: alert.layer || null};
+      if (alert.layer && this.detail && this.detail.filtered(alert.layer)) {
+        this.state.filter = "";
+        const input = this.root.querySelector(".th-filter");
+        if (input) input.value = "";
+        this.writeUrl();
       }
-      parts.push(views.section(spec.title, spec.description, body));
     }
-
-    const lossCharts = this.epochCharts(width);
-    if (lossCharts.length) {
-      parts.push(views.section("Training vs. validation",
-          "Per-epoch metrics and their gap (validation minus training).",
-          lossCharts));
-    }
-    const loss = data.stepSeries.loss;
-    if (loss) {
-      parts.push(views.section("Loss per step", null, [views.lineChart([{
-        label: "loss", xs: loss.steps, values: loss.values,
-        color: views.COLORS.blue,
-      }], {width, height: 160, xLabel: "step"})]));
-    }
-    if (Object.keys(data.facts).length) parts.push(views.factsTable(data.facts));
-    return parts;
-  }
-
-  epochCharts(width) {
-    const data = this.runData;
-    const keys = Object.keys(data.epochs).filter((k) => !k.startsWith("val_"));
-    keys.sort((a, b) => (a === "loss" ? -1 : b === "loss" ? 1 : a.localeCompare(b)));
-    const charts = [];
-    for (const key of keys) {
-      const train = data.epochs[key];
-      const val = data.epochs[`val_${key}`];
-      const gap = data.gaps[key];
-      const series = [{label: key, xs: train.steps, values: train.values,
-        color: views.COLORS.blue}];
-      if (val) {
-        series.push({label: `val_${key}`, xs: val.steps, values: val.values,
-          color: views.COLORS.orange, dash: [6, 3]});
-      }
-      if (gap) {
-        series.push({label: "gap", xs: gap.steps, values: gap.values,
-          color: views.COLORS.green, dash: [2, 3]});
-      }
-      charts.push(views.el("h3", "th-chart-title", key));
-      charts.push(views.lineChart(series, {width, height: 180, xLabel: "epoch"}));
-    }
-    return charts;
+    if (!this.detail) return;
+    this.detail.applyLayout();
+    this.detail.applySelection();
+    if (this.selection.key) this.detail.reveal(alert);
   }
 }
 
 /** Called by TensorBoard's plugin host once the module is imported. */
 export function render() {
-  addStylesheet();
+  addStylesheet("uplot.css");
+  addStylesheet("style.css");
   const root = document.createElement("div");
   root.className = "th-root";
   document.body.appendChild(root);
   const app = new App(root);
-  app.draw();
   app.start();
   return app;
 }
+

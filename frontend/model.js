@@ -1,5 +1,7 @@
 // Data access for the Train Health tab: fetches the plugin's JSON routes
-// and turns the server's non-finite markers back into numbers. No DOM here.
+// and decodes them (the server's non-finite markers back into numbers,
+// base64 float32 heatmaps into typed arrays). No DOM here; node's test
+// runner imports the decoders.
 //
 // URLs are resolved against this module's own URL, so the tab works under
 // any TensorBoard path prefix or /experiment/<id>/ route.
@@ -21,6 +23,33 @@ export function decodeNumbers(values) {
   return out;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Decodes a heatmap sent with format=f32: base64 of little-endian float32,
+ * row-major. Returns `rows` Float32Arrays of `cols` values (views of one
+ * buffer). Throws if the size does not match.
+ */
+export function decodeF32Matrix(base64, rows, cols) {
+  const binary = atob(base64 || "");
+  if (binary.length !== rows * cols * 4) {
+    throw new Error(`heatmap of ${binary.length} bytes for ${rows} x ${cols}`);
+  }
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  let all;
+  if (LITTLE_ENDIAN) {
+    all = new Float32Array(bytes.buffer);
+  } else {
+    const view = new DataView(bytes.buffer);
+    all = new Float32Array(rows * cols);
+    for (let i = 0; i < all.length; i++) all[i] = view.getFloat32(i * 4, true);
+  }
+  const out = [];
+  for (let r = 0; r < rows; r++) out.push(all.subarray(r * cols, (r + 1) * cols));
+  return out;
+}
+
 /** Thrown for an HTTP error; `status` is the HTTP status code. */
 export class FetchError extends Error {
   constructor(message, status) {
@@ -31,7 +60,7 @@ export class FetchError extends Error {
 
 /** A short fingerprint of a response body, to skip redrawing unchanged
  *  data on the periodic refresh (FNV-1a over the text). */
-function fingerprint(text) {
+export function fingerprint(text) {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
@@ -43,9 +72,16 @@ function fingerprint(text) {
 async function getJson(route, params) {
   const url = new URL(route, import.meta.url);
   for (const [key, value] of Object.entries(params || {})) {
-    url.searchParams.set(key, String(value));
+    if (value !== null && value !== undefined) {
+      url.searchParams.set(key, String(value));
+    }
   }
-  const response = await fetch(url.href, {credentials: "same-origin"});
+  let response;
+  try {
+    response = await fetch(url.href, {credentials: "same-origin"});
+  } catch (e) {
+    throw new FetchError(`TensorBoard did not answer (${e.message})`, 0);
+  }
   const text = await response.text();
   if (!response.ok) {
     throw new FetchError(`${response.status}: ${text}`, response.status);
@@ -53,12 +89,28 @@ async function getJson(route, params) {
   return {body: JSON.parse(text), signature: fingerprint(text)};
 }
 
-function decodeSeries(entry) {
-  return {
-    steps: Array.isArray(entry.steps) ? entry.steps : [],
-    stepEnds: Array.isArray(entry.step_ends) ? entry.step_ends : entry.steps || [],
+function rangeParams(params, options) {
+  if (options && options.maxSteps) params.max_steps = Math.round(options.maxSteps);
+  if (options && options.range) {
+    params.start_step = Math.floor(options.range[0]);
+    params.end_step = Math.ceil(options.range[1]);
+  }
+  return params;
+}
+
+/** A step series from JSON: {steps, stepEnds, values, min?, max?}. */
+export function decodeSeries(entry) {
+  const steps = Array.isArray(entry.steps) ? entry.steps : [];
+  const out = {
+    steps,
+    stepEnds: Array.isArray(entry.step_ends) ? entry.step_ends : steps,
     values: decodeNumbers(entry.values),
   };
+  if (Array.isArray(entry.min) && Array.isArray(entry.max)) {
+    out.min = decodeNumbers(entry.min);
+    out.max = decodeNumbers(entry.max);
+  }
+  return out;
 }
 
 function decodeSeriesMap(map) {
@@ -67,6 +119,11 @@ function decodeSeriesMap(map) {
     out[key] = decodeSeries(entry);
   }
   return out;
+}
+
+function extentOf(value) {
+  return Array.isArray(value) && value.length === 2 &&
+      value.every(Number.isFinite) ? value : null;
 }
 
 /** Runs with trainhealth data: [{run, status, alert_count, problems}]. */
@@ -79,13 +136,13 @@ export async function fetchRuns() {
   };
 }
 
-/** One run: status, alerts, facts, step series, epoch metrics and gaps. */
-export async function fetchRun(run) {
-  const {body, signature} = await getJson("./run", {run});
+/** Decodes the /run route's body. */
+export function decodeRun(body, signature) {
   const gaps = {};
   for (const [key, entry] of Object.entries(body.gaps || {})) {
     gaps[key] = {...decodeSeries(entry), ratio: decodeNumbers(entry.ratio)};
   }
+  const epochEnd = body.epoch_end_step || {};
   return {
     signature,
     run: body.run,
@@ -95,32 +152,64 @@ export async function fetchRun(run) {
     facts: body.facts || {},
     stepSeries: decodeSeriesMap(body.step_series),
     downsampled: Boolean(body.downsampled),
+    extent: extentOf(body.extent),
+    stepRange: Array.isArray(body.step_range) ? body.step_range : null,
     epochs: decodeSeriesMap(body.epochs),
     gaps,
+    epochEndStep: {
+      steps: Array.isArray(epochEnd.steps) ? epochEnd.steps : [],
+      values: (Array.isArray(epochEnd.values) ? epochEnd.values : [])
+          .map((v) => (typeof v === "number" ? v : NaN)),
+    },
     layers: Array.isArray(body.layers) ? body.layers : [],
     variables: Array.isArray(body.variables) ? body.variables : [],
     signals: body.signals || {},
   };
 }
 
-/** One layer-by-step matrix; `values[i]` is a Float64Array for rows[i]. */
-export async function fetchHeatmap(run, signal, maxSteps) {
-  const params = {run, signal};
-  if (maxSteps) params.max_steps = maxSteps;
-  const {body, signature} = await getJson("./heatmap", params);
-  const range = Array.isArray(body.range) ? decodeNumbers(body.range) : null;
+/**
+ * One run: status, alerts, facts, step series, epoch metrics and gaps.
+ * options: {maxSteps, range: [lo, hi]} (the range restricts the step
+ * series, at up to maxSteps points each).
+ */
+export async function fetchRun(run, options) {
+  const {body, signature} = await getJson("./run",
+      rangeParams({run}, options));
+  return decodeRun(body, signature);
+}
+
+/** Decodes the /heatmap route's body (either format). */
+export function decodeHeatmap(body, signature) {
+  const rows = Array.isArray(body.rows) ? body.rows : [];
+  const steps = Array.isArray(body.steps) ? body.steps : [];
+  let values;
+  if (body.encoding === "f32") {
+    values = decodeF32Matrix(body.values_f32, rows.length, steps.length);
+  } else {
+    values = (body.values || []).map(decodeNumbers);
+  }
   return {
     signature,
     signal: body.signal,
     scale: body.scale === "log" ? "log" : "linear",
     available: Boolean(body.available),
-    rows: Array.isArray(body.rows) ? body.rows : [],
-    steps: Array.isArray(body.steps) ? body.steps : [],
-    stepEnds: Array.isArray(body.step_ends) ? body.step_ends : [],
-    values: (body.values || []).map(decodeNumbers),
-    range,
+    rows,
+    steps,
+    stepEnds: Array.isArray(body.step_ends) ? body.step_ends : steps,
+    values,
+    range: Array.isArray(body.range) ? decodeNumbers(body.range) : null,
     totalSteps: body.total_steps || 0,
     downsampled: Boolean(body.downsampled),
+    extent: extentOf(body.extent),
+    stepRange: Array.isArray(body.step_range) ? body.step_range : null,
     problems: Array.isArray(body.problems) ? body.problems : [],
   };
+}
+
+/** One layer-by-step matrix; `values[i]` is a typed array for rows[i].
+ *  options: {maxSteps, range}. */
+export async function fetchHeatmap(run, signal, options) {
+  const params = rangeParams({run, signal, format: "f32"}, options);
+  const {body, signature} = await getJson("./heatmap", params);
+  return decodeHeatmap(body, signature);
 }

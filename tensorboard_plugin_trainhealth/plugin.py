@@ -12,13 +12,16 @@ Routes (all under /data/plugin/trainhealth), GET:
       {"runs": [{"run": str, "status": "ok"|"warning"|"critical"|"unknown",
                  "alert_count": int, "problems": [str]}],
        "problems": [str]}
-  /run?run=R[&max_steps=N]
+  /run?run=R[&max_steps=N][&start_step=A][&end_step=B]
       {"run", "status", "max_steps", "downsampled": bool,
+       "extent": [first step, last step] | null,   (of the whole run)
+       "step_range": [A, B] | null,                 (as asked)
        "alerts": [{"kind", "severity", "layer", "first_step", "last_step",
                    "evidence", "advice", "message"}],
        "problems": [str], "facts": {...},
        "step_series": {"grad_norm_global"|"loss"|...:
-                       {"steps": [int], "step_ends": [int], "values": [num]}},
+                       {"steps": [int], "step_ends": [int], "values": [num],
+                        "min": [num], "max": [num]  (only when downsampled)}},
        "epochs": {"loss"|"val_loss"|...: {"steps": [epoch], "values": [num]}},
        "gaps": {"loss"|...: {"steps": [epoch], "values": [val - train],
                              "ratio": [val / train]}},
@@ -27,14 +30,18 @@ Routes (all under /data/plugin/trainhealth), GET:
        "variables": [variable column dicts],
        "signals": {signal: {"available": bool, "records": int,
                             "scale": "linear"|"log"}}}
-  /heatmap?run=R&signal=S[&max_steps=N]      (S one of `SIGNALS`)
+  /heatmap?run=R&signal=S[&max_steps=N][&start_step=A][&end_step=B]
+          [&format=json|f32]                       (S one of `SIGNALS`)
       {"run", "signal", "tag", "scale": "linear"|"log", "available": bool,
        "rows": [{"name", ...column, "variables": [...] when aggregated}],
        "steps": [int], "step_ends": [int],
-       "values": [[num per step] per row], "range": [min, max] | null,
-       "total_steps": int, "downsampled": bool, "problems": [str]}
-  /index.js /model.js /views.js /style.css
-      the frontend (see `frontend/`).
+       "values": [[num per step] per row]          (format=json, default)
+       "values_f32": base64 str                    (format=f32, instead)
+       "range": [min, max] | null, "total_steps": int, "downsampled": bool,
+       "extent": [first step, last step] | null, "step_range": [A, B] | null,
+       "problems": [str]}
+  /index.js /model.js /views.js ... /uplot.js /uplot.css
+      the frontend (see `frontend/`; uplot.* are built by npm, see setup.py).
 
 "status" is diagnosis.run_status(), or "unknown" when the run could not be
 read or diagnosed. Step keys of `step_series` are the schema's step tags
@@ -48,21 +55,42 @@ JSON conventions:
   training-health tool must show); the frontend's `model.js` turns them back
   into numbers.
 * Recorded values were float32; they are sent rounded to 7 significant
-  digits.
+  digits. With format=f32 a heatmap's matrix is sent as base64 of
+  little-endian float32, row-major ([rows][columns]), NaN and Inf included
+  as such: a 200-layer heatmap is then a fraction of the JSON's size and
+  costs no number formatting.
+* `start_step`/`end_step` (inclusive, either may be left out) restrict the
+  step series and heatmaps to the records in that range before
+  downsampling: the frontend asks for the zoomed range at full resolution.
+  Epoch series are never restricted.
 * Series longer than `max_steps` (default 2000) are averaged over equal
   buckets of consecutive records; `steps`/`step_ends` give each bucket's
-  first and last step. A non-finite value makes its bucket non-finite, so a
-  NaN never disappears in the averaging.
+  first and last step, and step series add each bucket's `min` and `max`,
+  so a spike survives the averaging. A non-finite value makes its bucket
+  non-finite, so a NaN never disappears in the averaging.
 * Bad or missing query parameters answer 400, an unknown run or signal 404
   (plain text). A run that cannot be read answers 200 with the failure in
   `problems`, never 500.
+
+Caching. A run is read and diagnosed once per change of its data: every
+cache entry is keyed by the run's fingerprint (each tag's last step and
+wall time, as the data provider lists them), and a changed fingerprint
+means a fresh read. The fingerprints themselves are listed at most once a
+second (`_FINGERPRINT_TTL_S`; the data provider reloads every few seconds
+anyway). What is kept of a run is not its raw series but what the routes
+serve (step series, per-layer matrices as float32, the diagnosis), within a
+byte budget; one run is read at a time, so concurrent first requests share
+one read and the process's peak memory stays that of one read plus the
+budget.
 """
 
+import base64
 import collections
 import json
 import math
 import os
 import threading
+import time
 
 import numpy as np
 from werkzeug import wrappers
@@ -87,27 +115,47 @@ SIGNALS = {
     "update_ratio": (metadata.VARIABLE_UPDATE_RATIO, "log"),
 }
 
+FORMATS = ("json", "f32")
+
 # The only files served as the frontend. A fixed table, not a path lookup:
 # nothing a request says ever reaches the file system.
 ASSETS = {
     "index.js": "text/javascript",
     "model.js": "text/javascript",
     "views.js": "text/javascript",
+    "dashboard.js": "text/javascript",
+    "charts.js": "text/javascript",
+    "heatmap.js": "text/javascript",
+    "chartdata.js": "text/javascript",
+    "colors.js": "text/javascript",
+    "urlstate.js": "text/javascript",
     "style.css": "text/css",
+    # Built from npm's uplot package (frontend/build.mjs).
+    "uplot.js": "text/javascript",
+    "uplot.css": "text/css",
 }
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-# Built packages carry the frontend in static/ (see setup.py); an editable
-# install serves the repository's frontend/ directly.
+_REPO_FRONTEND = os.path.join(os.path.dirname(_PACKAGE_DIR), "frontend")
+# Built packages carry the frontend, the charting library included, in
+# static/ (see setup.py); an editable install serves the repository's
+# frontend/ and the library from frontend/dist/ (built by `npm run build`).
 _STATIC_DIRS = (
     os.path.join(_PACKAGE_DIR, "static"),
-    os.path.join(os.path.dirname(_PACKAGE_DIR), "frontend"),
+    _REPO_FRONTEND,
+    os.path.join(_REPO_FRONTEND, "dist"),
 )
 
-# Recently read runs kept in memory: the page asks for a run and its four
-# heatmaps together, every 30 s. Small, because a long run of a deep model
-# is large and TensorBoard already holds the records.
-_SERIES_CACHE_SIZE = 4
+# Runs whose served data is kept in memory: at most this many, and at most
+# this many bytes of arrays (the most recently used run is always kept).
+_RUN_CACHE_SIZE = 4
+_RUN_CACHE_BYTES = 256 << 20
+# Finished response bodies, keyed by run fingerprint and query: the page
+# asks for the same run and heatmaps on every poll.
+_RESPONSE_CACHE_SIZE = 48
+_RESPONSE_CACHE_BYTES = 48 << 20
+# How long a listing of the runs' fingerprints is trusted.
+_FINGERPRINT_TTL_S = 1.0
 
 STATUS_UNKNOWN = "unknown"
 
@@ -120,10 +168,19 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
     def __init__(self, context):
         self._data_provider = context.data_provider
         self._lock = threading.Lock()
-        # (experiment, run) -> (fingerprint, RunSeries or None, problems)
-        self._series_cache = collections.OrderedDict()
-        # (experiment, run) -> (fingerprint, diagnosis dict)
+        # Held while a run is read, so that at most one read (the memory
+        # peak) is under way and concurrent requests for a run share it.
+        self._read_lock = threading.Lock()
+        # (experiment, run) -> _RunData (with its fingerprint)
+        self._run_cache = collections.OrderedDict()
+        # (experiment, run) -> (fingerprint, diagnosis dict); small entries,
+        # kept for every listed run so that /runs never re-reads.
         self._diagnosis_cache = {}
+        # (experiment, runs or None) -> (monotonic time, {run: fingerprint})
+        self._fingerprint_cache = {}
+        # (experiment, run, fingerprint, route, params) -> JSON text
+        self._response_cache = collections.OrderedDict()
+        self._response_bytes = 0
 
     def get_plugin_apps(self):
         apps = {
@@ -160,7 +217,11 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         def body():
             run = _required_arg(request, "run")
             max_steps = _max_steps_arg(request)
-            return self.run_impl(ctx, experiment, run, max_steps)
+            step_range = _step_range_arg(request)
+            return self._cached_response(
+                ctx, experiment, run, ("run", max_steps, step_range),
+                lambda: self.run_impl(ctx, experiment, run, max_steps,
+                                      step_range))
 
         return _respond_json(request, body)
 
@@ -172,7 +233,15 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             run = _required_arg(request, "run")
             signal = _required_arg(request, "signal")
             max_steps = _max_steps_arg(request)
-            return self.heatmap_impl(ctx, experiment, run, signal, max_steps)
+            step_range = _step_range_arg(request)
+            encoding = _format_arg(request)
+            if signal not in SIGNALS:
+                raise _unknown_signal(signal)
+            return self._cached_response(
+                ctx, experiment, run,
+                ("heatmap", signal, max_steps, step_range, encoding),
+                lambda: self.heatmap_impl(ctx, experiment, run, signal,
+                                          max_steps, step_range, encoding))
 
         return _respond_json(request, body)
 
@@ -212,22 +281,26 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         self._forget_runs_except(experiment, set(fingerprints))
         return {"runs": runs, "problems": []}
 
-    def run_impl(self, ctx, experiment, run, max_steps=DEFAULT_MAX_STEPS):
+    def run_impl(self, ctx, experiment, run, max_steps=DEFAULT_MAX_STEPS,
+                 step_range=None):
         """Everything the page shows about one run, except the heatmaps.
 
         Raises:
           errors.NotFoundError: if the run has no trainhealth data.
         """
         fingerprint = self._run_fingerprint(ctx, experiment, run)
-        series, problems = self._series(ctx, experiment, run, fingerprint)
+        data = self._run_data(ctx, experiment, run, fingerprint)
         diagnosis = self._diagnosis(ctx, experiment, run, fingerprint)
         result = {
             "run": run,
             "status": diagnosis["status"],
             "alerts": diagnosis["alerts"],
-            "problems": list(problems),
+            "problems": list(data.problems),
             "facts": {},
             "max_steps": max_steps,
+            "downsampled": False,
+            "extent": None,
+            "step_range": list(step_range) if step_range else None,
             "step_series": {},
             "epochs": {},
             "gaps": {},
@@ -239,16 +312,22 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         for problem in diagnosis["problems"]:
             if problem not in result["problems"]:
                 result["problems"].append(problem)
-        if series is None:
+        if data.described is None:
             return result
-        try:
-            result.update(_describe_run(series, max_steps))
-        except Exception as e:  # pylint: disable=broad-except
-            result["problems"].append("cannot summarise run: %s" % e)
+        result.update(data.described)
+        result["extent"] = data.extent
+        downsampled = False
+        for key, (steps, values) in data.step_series.items():
+            steps, values = _in_range(steps, values, step_range)
+            entry = _series_json(steps, values, max_steps, with_bounds=True)
+            downsampled = downsampled or entry.pop("downsampled")
+            result["step_series"][key] = entry
+        result["downsampled"] = downsampled
         return result
 
     def heatmap_impl(self, ctx, experiment, run, signal,
-                     max_steps=DEFAULT_MAX_STEPS):
+                     max_steps=DEFAULT_MAX_STEPS, step_range=None,
+                     encoding="json"):
         """One per-layer signal as a layer-by-step matrix.
 
         Rows are layers in model order; `values[i]` is row i over the
@@ -258,12 +337,10 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
           errors.NotFoundError: for an unknown signal or run.
         """
         if signal not in SIGNALS:
-            raise errors.NotFoundError(
-                "unknown signal %r; known: %s"
-                % (signal, ", ".join(sorted(SIGNALS))))
+            raise _unknown_signal(signal)
         tag, scale = SIGNALS[signal]
         fingerprint = self._run_fingerprint(ctx, experiment, run)
-        series, problems = self._series(ctx, experiment, run, fingerprint)
+        data = self._run_data(ctx, experiment, run, fingerprint)
         result = {
             "run": run,
             "signal": signal,
@@ -277,12 +354,38 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             "range": None,
             "total_steps": 0,
             "downsampled": False,
-            "problems": list(problems),
+            "extent": data.extent,
+            "step_range": list(step_range) if step_range else None,
+            "problems": list(data.problems),
         }
-        if series is None or tag not in series.matrices:
+        if encoding == "f32":
+            result["encoding"] = "f32"
+            del result["values"]
+            result["values_f32"] = ""
+        heatmap = data.heatmaps.get(signal)
+        if heatmap is None:
             return result
+        rows, steps, values, value_range = heatmap
         try:
-            result.update(_heatmap(series, signal, max_steps))
+            steps, values = _in_range(steps, values, step_range)
+            first, last, means, downsampled = _bucket(steps, values,
+                                                      max_steps)
+            result.update({
+                "available": True,
+                "rows": rows,
+                "steps": [int(s) for s in first],
+                "step_ends": [int(s) for s in last],
+                "range": value_range,
+                "total_steps": int(len(steps)),
+                "downsampled": downsampled,
+            })
+            if encoding == "f32":
+                matrix = np.ascontiguousarray(means.T, dtype="<f4")
+                result["values_f32"] = base64.b64encode(
+                    matrix.tobytes()).decode("ascii")
+            else:
+                result["values"] = [_floats(means[:, i])
+                                    for i in range(means.shape[1])]
         except Exception as e:  # pylint: disable=broad-except
             result["problems"].append("cannot build %s: %s" % (signal, e))
         return result
@@ -301,12 +404,28 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             if os.path.isfile(path):
                 with open(path, "rb") as f:
                     return f.read(), content_type
-        raise errors.NotFoundError("frontend file %s is not installed" % name)
+        raise errors.NotFoundError(
+            "frontend file %s is not installed (a source checkout needs "
+            "`npm ci && npm run build` in frontend/)" % name)
 
-    # Reading, with small caches keyed by what the provider lists.
+    # Reading, with caches keyed by what the provider lists.
 
     def _fingerprints(self, ctx, experiment, runs=None):
-        """run -> a value that changes whenever the run's data changes."""
+        """run -> a value that changes whenever the run's data changes.
+
+        Listed at most once per `_FINGERPRINT_TTL_S` for the same runs; a
+        fresh listing of all runs also answers for any one of them.
+        """
+        now = time.monotonic()
+        key = (experiment, tuple(runs) if runs is not None else None)
+        with self._lock:
+            for k in (key, (experiment, None)):
+                cached = self._fingerprint_cache.get(k)
+                if cached is None or now - cached[0] > _FINGERPRINT_TTL_S:
+                    continue
+                if k == key:
+                    return cached[1]
+                return {r: f for r, f in cached[1].items() if r in runs}
         run_filter = (provider_lib.RunTagFilter(runs=runs)
                       if runs is not None else None)
         result = {}
@@ -319,7 +438,12 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                 entries = result.setdefault(run, set())
                 for tag, ts in tags.items():
                     entries.add((tag, ts.max_step, ts.max_wall_time))
-        return {run: frozenset(e) for run, e in result.items() if e}
+        result = {run: frozenset(e) for run, e in result.items() if e}
+        with self._lock:
+            if len(self._fingerprint_cache) > 64:
+                self._fingerprint_cache.clear()
+            self._fingerprint_cache[key] = (now, result)
+        return result
 
     def _run_fingerprint(self, ctx, experiment, run):
         if self._data_provider is None:
@@ -329,15 +453,67 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError("no trainhealth data for run %r" % run)
         return fingerprint
 
-    def _series(self, ctx, experiment, run, fingerprint):
-        """(RunSeries or None, problems) for a run, read at most once per
+    def _cached_response(self, ctx, experiment, run, query, make_body):
+        """The JSON text of `make_body()`, reused while the run's data is
+        unchanged."""
+        fingerprint = self._run_fingerprint(ctx, experiment, run)
+        key = (experiment, run, fingerprint, query)
+        with self._lock:
+            text = self._response_cache.get(key)
+            if text is not None:
+                self._response_cache.move_to_end(key)
+                return _JsonText(text)
+        text = _dumps(make_body())
+        with self._lock:
+            if key not in self._response_cache:
+                self._response_cache[key] = text
+                self._response_bytes += len(text)
+            while self._response_cache and (
+                    len(self._response_cache) > _RESPONSE_CACHE_SIZE
+                    or self._response_bytes > _RESPONSE_CACHE_BYTES):
+                _, old = self._response_cache.popitem(last=False)
+                self._response_bytes -= len(old)
+        return _JsonText(text)
+
+    def _run_data(self, ctx, experiment, run, fingerprint):
+        """The served data of a run (`_RunData`), read at most once per
         change of its data."""
         key = (experiment, run)
+        cached = self._cached_run_data(key, fingerprint)
+        if cached is not None:
+            return cached
+        with self._read_lock:
+            # Another request may have read it while this one waited.
+            cached = self._cached_run_data(key, fingerprint)
+            if cached is not None:
+                return cached
+            series, problems = self._read(ctx, experiment, run)
+            data = _RunData(fingerprint, series, problems)
+            diagnosis = _diagnose(series, problems)
+            del series  # only what the routes serve is kept
+            _release_memory()
         with self._lock:
-            cached = self._series_cache.get(key)
-            if cached is not None and cached[0] == fingerprint:
-                self._series_cache.move_to_end(key)
-                return cached[1], cached[2]
+            self._diagnosis_cache[key] = (fingerprint, diagnosis)
+            self._run_cache[key] = data
+            self._run_cache.move_to_end(key)
+            total = sum(d.nbytes for d in self._run_cache.values())
+            while len(self._run_cache) > 1 and (
+                    len(self._run_cache) > _RUN_CACHE_SIZE
+                    or total > _RUN_CACHE_BYTES):
+                _, old = self._run_cache.popitem(last=False)
+                total -= old.nbytes
+        return data
+
+    def _cached_run_data(self, key, fingerprint):
+        with self._lock:
+            cached = self._run_cache.get(key)
+            if cached is not None and cached.fingerprint == fingerprint:
+                self._run_cache.move_to_end(key)
+                return cached
+        return None
+
+    def _read(self, ctx, experiment, run):
+        """(RunSeries or None, problems) read from the data provider."""
         problems = []
         try:
             series = reader.read_run(self._data_provider, ctx, experiment, run)
@@ -349,11 +525,6 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             series = None
             problems.append("cannot read run: %s: %s"
                             % (type(e).__name__, e))
-        with self._lock:
-            self._series_cache[key] = (fingerprint, series, problems)
-            self._series_cache.move_to_end(key)
-            while len(self._series_cache) > _SERIES_CACHE_SIZE:
-                self._series_cache.popitem(last=False)
         return series, problems
 
     def _diagnosis(self, ctx, experiment, run, fingerprint):
@@ -362,7 +533,15 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             cached = self._diagnosis_cache.get(key)
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
-        series, problems = self._series(ctx, experiment, run, fingerprint)
+        # Reading the run diagnoses it too (and caches the diagnosis).
+        self._run_data(ctx, experiment, run, fingerprint)
+        with self._lock:
+            cached = self._diagnosis_cache.get(key)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        # The run's data was cached under this fingerprint but its
+        # diagnosis was forgotten: diagnose a fresh read.
+        series, problems = self._read(ctx, experiment, run)
         result = _diagnose(series, problems)
         with self._lock:
             self._diagnosis_cache[key] = (fingerprint, result)
@@ -370,10 +549,113 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
 
     def _forget_runs_except(self, experiment, runs):
         with self._lock:
-            for cache in (self._series_cache, self._diagnosis_cache):
+            for cache in (self._run_cache, self._diagnosis_cache):
                 for key in [k for k in cache
                             if k[0] == experiment and k[1] not in runs]:
                     del cache[key]
+            for key in [k for k in self._response_cache
+                        if k[0] == experiment and k[1] not in runs]:
+                self._response_bytes -= len(self._response_cache.pop(key))
+
+
+def _release_memory():
+    """Hands the memory freed after a read back to the system.
+
+    A read allocates and frees a few hundred MB for a big model; glibc's
+    allocator keeps much of it mapped unless asked to trim, which would
+    make the process's footprint that of its largest read ever.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+class _JsonText(str):
+    """A response body already serialised (see `_respond_json`)."""
+
+
+def _dumps(body):
+    # allow_nan=False: every non-finite value must already be one of our
+    # strings.
+    return json.dumps(body, allow_nan=False, separators=(",", ":"))
+
+
+def _unknown_signal(signal):
+    return errors.NotFoundError("unknown signal %r; known: %s"
+                                % (signal, ", ".join(sorted(SIGNALS))))
+
+
+class _RunData:
+    """What the routes serve about one run, built once per change of its
+    data: JSON-ready descriptions, the step series, and one float32
+    layer-by-step matrix per heatmap signal (variables already aggregated
+    per layer). The raw `RunSeries` is not kept."""
+
+    def __init__(self, fingerprint, series, problems):
+        self.fingerprint = fingerprint
+        self.problems = list(problems)
+        self.described = None
+        self.extent = None
+        self.step_series = {}
+        self.heatmaps = {}  # signal -> (rows, steps, values [T, R], range)
+        if series is None:
+            self.nbytes = 0
+            return
+        try:
+            self.described = _describe_run(series)
+            for tag, s in sorted(series.step_scalars.items()):
+                key = tag[len("step/"):] if tag.startswith("step/") else tag
+                self.step_series[key] = (np.asarray(s.steps, np.int64),
+                                         np.asarray(s.values, np.float64))
+        except Exception as e:  # pylint: disable=broad-except
+            self.described = None
+            self.problems.append("cannot summarise run: %s" % e)
+        for signal, (tag, scale) in SIGNALS.items():
+            matrix = series.matrices.get(tag)
+            if matrix is None:
+                continue
+            try:
+                if tag in metadata.VARIABLE_TAGS:
+                    rows, values = _per_layer(series, signal, matrix)
+                else:
+                    rows, values = [dict(c) for c in matrix.columns], \
+                        matrix.values
+                self.heatmaps[signal] = (
+                    to_json(rows), np.asarray(matrix.steps, np.int64),
+                    np.asarray(values, np.float32),
+                    _value_range(values, scale))
+            except Exception as e:  # pylint: disable=broad-except
+                self.problems.append("cannot build %s: %s" % (signal, e))
+        self.extent = _extent(
+            [s for s, _ in self.step_series.values()]
+            + [h[1] for h in self.heatmaps.values()])
+        self.nbytes = sum(s.nbytes + v.nbytes
+                          for s, v in self.step_series.values())
+        self.nbytes += sum(h[1].nbytes + h[2].nbytes
+                           for h in self.heatmaps.values())
+
+
+def _extent(step_arrays):
+    lows = [int(s[0]) for s in step_arrays if len(s)]
+    highs = [int(s[-1]) for s in step_arrays if len(s)]
+    if not lows:
+        return None
+    return [min(lows), max(highs)]
+
+
+def _in_range(steps, values, step_range):
+    """The records of (steps, values) with a step in `step_range`."""
+    if step_range is None:
+        return steps, values
+    lo, hi = step_range
+    i0 = 0 if lo is None else int(np.searchsorted(steps, lo, side="left"))
+    i1 = (len(steps) if hi is None
+          else int(np.searchsorted(steps, hi, side="right")))
+    return steps[i0:i1], values[i0:i1]
 
 
 def _diagnose(series, read_problems):
@@ -404,18 +686,12 @@ def _diagnose(series, read_problems):
 # Shaping the data.
 
 
-def _describe_run(series, max_steps):
-    step_series = {}
-    downsampled = False
-    for tag, s in sorted(series.step_scalars.items()):
-        key = tag[len("step/"):] if tag.startswith("step/") else tag
-        step_series[key] = _series_json(s.steps, s.values, max_steps)
-        downsampled = downsampled or step_series[key].pop("downsampled")
-    epochs = {key: _series_json(s.steps, s.values, None)
-              for key, s in sorted(series.epochs.items())}
-    for entry in epochs.values():
-        entry.pop("step_ends")
-        entry.pop("downsampled")
+def _describe_run(series):
+    """The parts of /run that neither max_steps nor a step range change."""
+    epochs = {}
+    for key, s in sorted(series.epochs.items()):
+        epochs[key] = {"steps": [int(x) for x in s.steps],
+                       "values": _floats(s.values)}
     signals = {}
     for signal, (tag, scale) in SIGNALS.items():
         matrix = series.matrices.get(tag)
@@ -426,8 +702,6 @@ def _describe_run(series, max_steps):
         }
     return {
         "facts": to_json(series.facts),
-        "step_series": step_series,
-        "downsampled": downsampled,
         "epochs": epochs,
         "gaps": _gaps(series),
         "epoch_end_step": {
@@ -512,27 +786,6 @@ def _merged_layers(series):
     return merged
 
 
-def _heatmap(series, signal, max_steps):
-    tag, scale = SIGNALS[signal]
-    matrix = series.matrices[tag]
-    if tag in metadata.VARIABLE_TAGS:
-        rows, values = _per_layer(series, signal, matrix)
-    else:
-        rows, values = [dict(c) for c in matrix.columns], matrix.values
-    bucketed = _bucket(matrix.steps, values, max_steps)
-    first, last, means, downsampled = bucketed
-    return {
-        "available": True,
-        "rows": to_json(rows),
-        "steps": [int(s) for s in first],
-        "step_ends": [int(s) for s in last],
-        "values": [_floats(means[:, i]) for i in range(means.shape[1])],
-        "range": _value_range(values, scale),
-        "total_steps": int(len(matrix.steps)),
-        "downsampled": downsampled,
-    }
-
-
 def _per_layer(series, signal, matrix):
     """Aggregates a variable matrix to one row per layer, in model order.
 
@@ -593,7 +846,9 @@ def _bucket(steps, values, max_points):
     non-finite record is itself non-finite.
     """
     steps = np.asarray(steps, np.int64)
-    values = np.asarray(values, np.float64)
+    values = np.asarray(values)
+    if values.dtype.kind != "f":
+        values = values.astype(np.float64)
     count = len(steps)
     if max_points is None or count <= max_points:
         return steps, steps, values, False
@@ -601,19 +856,38 @@ def _bucket(steps, values, max_points):
     starts = edges[:-1]
     sizes = np.diff(edges).astype(np.float64)
     with np.errstate(all="ignore"):
-        sums = np.add.reduceat(values, starts, axis=0)
+        # Summed in float64 without a float64 copy of a float32 matrix.
+        sums = np.add.reduceat(values, starts, axis=0, dtype=np.float64)
         means = sums / (sizes if values.ndim == 1 else sizes[:, None])
     return steps[starts], steps[edges[1:] - 1], means, True
 
 
-def _series_json(steps, values, max_points):
+def _series_json(steps, values, max_points, with_bounds=False):
     first, last, means, downsampled = _bucket(steps, values, max_points)
-    return {
+    entry = {
         "steps": [int(s) for s in first],
         "step_ends": [int(s) for s in last],
         "values": _floats(means),
         "downsampled": downsampled,
     }
+    if downsampled and with_bounds:
+        low, high = _bucket_bounds(values, len(first))
+        entry["min"] = _floats(low)
+        entry["max"] = _floats(high)
+    return entry
+
+
+def _bucket_bounds(values, max_points):
+    """Each bucket's (min, max), buckets as in `_bucket`; a non-finite
+    record makes both bounds of its bucket NaN, like the mean."""
+    values = np.asarray(values, np.float64)
+    edges = np.linspace(0, len(values), max_points + 1).astype(np.int64)
+    starts = edges[:-1]
+    finite = np.isfinite(values)
+    bad = np.add.reduceat((~finite).astype(np.int64), starts) > 0
+    low = np.minimum.reduceat(np.where(finite, values, np.inf), starts)
+    high = np.maximum.reduceat(np.where(finite, values, -np.inf), starts)
+    return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
 
 
 def _nonfinite_name(x):
@@ -700,6 +974,35 @@ def _max_steps_arg(request):
     return value
 
 
+def _step_range_arg(request):
+    """(start, end) from start_step/end_step (either may be None), or None
+    when neither is given."""
+    bounds = []
+    for name in ("start_step", "end_step"):
+        raw = request.args.get(name)
+        if raw is None or raw == "":
+            bounds.append(None)
+            continue
+        try:
+            bounds.append(int(raw))
+        except ValueError:
+            raise errors.InvalidArgumentError(
+                "%s must be an integer step" % name)
+    if bounds == [None, None]:
+        return None
+    if None not in bounds and bounds[0] > bounds[1]:
+        raise errors.InvalidArgumentError("start_step is after end_step")
+    return tuple(bounds)
+
+
+def _format_arg(request):
+    value = request.args.get("format") or "json"
+    if value not in FORMATS:
+        raise errors.InvalidArgumentError(
+            "format must be one of %s" % ", ".join(FORMATS))
+    return value
+
+
 def _respond_error(request, error):
     return http_util.Respond(request, str(error), "text/plain",
                              code=error.http_code)
@@ -714,5 +1017,5 @@ def _respond_json(request, make_body):
         return _respond_error(request, e)
     # Serialised here (not by Respond) with allow_nan=False: every
     # non-finite value must already be one of our strings.
-    text = json.dumps(body, allow_nan=False, separators=(",", ":"))
+    text = body if isinstance(body, _JsonText) else _dumps(body)
     return http_util.Respond(request, text, "application/json")

@@ -67,18 +67,21 @@ def read_run(data_provider, ctx, experiment_id, run):
         for tag, points in data.items():
             _store_scalar(result, tag, _to_series(points))
 
-    tensor_tags = [t for t in tensor_meta if t in contents]
-    if tensor_tags:
-        data = data_provider.read_tensors(
+    # One tag at a time: a big model's history is large, and only one
+    # tag's records (as the provider's objects) are then held at once.
+    for tag in sorted(t for t in tensor_meta if t in contents):
+        points = data_provider.read_tensors(
             ctx, experiment_id=experiment_id,
             plugin_name=metadata.PLUGIN_NAME, downsample=_READ_ALL,
-            run_tag_filter=provider_lib.RunTagFilter([run], tensor_tags),
-        ).get(run, {})
-        for tag, points in data.items():
-            try:
-                _store_tensor(result, tag, contents[tag], points)
-            except (ValueError, TypeError, KeyError) as e:
-                result.problems.append("%s: unreadable (%s)" % (tag, e))
+            run_tag_filter=provider_lib.RunTagFilter([run], [tag]),
+        ).get(run, {}).get(tag)
+        if points is None:
+            continue
+        try:
+            _store_tensor(result, tag, contents[tag], points)
+        except (ValueError, TypeError, KeyError) as e:
+            result.problems.append("%s: unreadable (%s)" % (tag, e))
+        del points
     return result
 
 
@@ -111,20 +114,19 @@ def _store_tensor(result, tag, content, points):
             raise ValueError("no column list in metadata")
         columns = [c if isinstance(c, dict) else {"name": str(c)}
                    for c in columns]
-        rows = [np.asarray(p.numpy, np.float64).reshape(-1) for p in points]
         # A record whose width disagrees with the metadata (a model changed
         # under the same log_dir) cannot be placed in the matrix; drop it.
-        keep = [i for i, r in enumerate(rows) if len(r) == len(columns)]
+        keep = [p for p in points
+                if np.asarray(p.numpy).size == len(columns)]
+        values = np.empty((len(keep), len(columns)), np.float64)
+        for i, p in enumerate(keep):  # filled in place: no copy per row
+            values[i] = np.asarray(p.numpy).reshape(-1)
         matrix = series_lib.Matrix(
-            columns,
-            np.array([points[i].step for i in keep], np.int64),
-            (np.stack([rows[i] for i in keep]) if keep
-             else np.zeros((0, len(columns)))),
-        )
-        if len(keep) < len(rows):
+            columns, np.array([p.step for p in keep], np.int64), values)
+        if len(keep) < len(points):
             result.problems.append(
                 "%s: %d records did not match the layer list and were skipped"
-                % (tag, len(rows) - len(keep)))
+                % (tag, len(points) - len(keep)))
         result.matrices[tag] = matrix
     elif kind == metadata.KIND_JSON:
         documents = [(p.step, _decode_json(p.numpy)) for p in points]

@@ -38,8 +38,12 @@ def variable_columns(layers):
 
 
 def write_run(run_dir, relu_layers=("dense", "dense_1"),
-              sigmoid_layer="gate", steps=STEPS, nan_step=NAN_STEP):
+              sigmoid_layer="gate", steps=STEPS, nan_step=NAN_STEP,
+              start=0):
     """Writes one run; returns a dict of the values written.
+
+    With `start` > 0 it appends steps start..start+steps-1 to a run written
+    before (a training that goes on): no facts, no epochs, no NaN.
 
     * layers/dead_fraction: [0.0, 1.0, 0.0, ...] for the ReLU layers (the
       second is dead) at every step.
@@ -63,13 +67,14 @@ def write_run(run_dir, relu_layers=("dense", "dense_1"),
     per_epoch = steps // len(epochs_loss)
     writer = SummaryWriter(run_dir)
     try:
-        writer.json(metadata.RUN_FACTS, 0, {
-            "loss": "mean_squared_error",
-            "output_activation": "sigmoid",
-            "every_n_steps": 1,
-            "gradient_source": "optimizer",
-        })
-        for step in range(steps):
+        if start == 0:
+            writer.json(metadata.RUN_FACTS, 0, {
+                "loss": "mean_squared_error",
+                "output_activation": "sigmoid",
+                "every_n_steps": 1,
+                "gradient_source": "optimizer",
+            })
+        for step in range(start, start + steps):
             grad = [0.0] * len(variables)
             grad[0], grad[1] = 3.0, 4.0
             global_norm = 5.0
@@ -89,6 +94,8 @@ def write_run(run_dir, relu_layers=("dense", "dense_1"),
             writer.vector(metadata.VARIABLE_WEIGHT_NORM, step,
                           [1.0] * len(variables), variables)
         for epoch, (loss, val) in enumerate(zip(epochs_loss, epochs_val)):
+            if start:
+                break
             writer.scalar(metadata.epoch_tag("loss"), epoch, loss)
             writer.scalar(metadata.epoch_tag("val_loss"), epoch, val)
             writer.scalar(metadata.gap_tag("loss"), epoch, val - loss)
@@ -122,6 +129,28 @@ def write_logdir(root):
         HOSTILE_RUN: write_run(os.path.join(root, HOSTILE_RUN),
                                relu_layers=(HOSTILE_LAYER, "dense_1")),
     }
+
+
+def write_wide_run(run_dir, layers=40, dead_layer=17, steps=20):
+    """A deeper model: `layers` ReLU layers named layer_00.., one of them
+    (`dead_layer`) dead from the first step, all others healthy; gradient
+    norms for a kernel and a bias per layer. Returns the layer names."""
+    names = ["layer_%02d" % i for i in range(layers)]
+    columns = [layer_column(n) for n in names]
+    variables = variable_columns(names)
+    dead = [0.0] * layers
+    dead[dead_layer] = 1.0
+    writer = SummaryWriter(run_dir)
+    try:
+        for step in range(steps):
+            writer.scalar(metadata.STEP_LOSS, step, 1.0 / (1 + step))
+            writer.scalar(metadata.STEP_GRAD_NORM, step, 1.0)
+            writer.vector(metadata.LAYER_DEAD_FRACTION, step, dead, columns)
+            writer.vector(metadata.VARIABLE_GRAD_NORM, step,
+                          [0.1] * len(variables), variables)
+    finally:
+        writer.close()
+    return names
 
 
 def write_plain_logdir(root):

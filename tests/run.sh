@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what it needs
-# (Debian's chromium for the browser tests, a venv with the package and its
-# test extras), then runs pytest. Usage: bash tests/run.sh [pytest args]
+# (Debian's chromium for the browser tests, the frontend's npm packages, a
+# venv with the package and its test extras), runs the frontend's unit tests
+# with node, then pytest. Usage: bash tests/run.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,21 @@ if [ ! -x /usr/bin/chromium ]; then
   else
     echo "note: /usr/bin/chromium missing and not root: browser tests will skip" >&2
   fi
+fi
+
+# The tab's charting library (uPlot) comes from npm: install it as locked
+# and build frontend/dist (setup.py builds it too when it is missing), then
+# run the frontend's own unit tests with node's test runner.
+if command -v npm >/dev/null 2>&1; then
+  (cd frontend && npm ci --no-audit --no-fund --loglevel=error \
+    && npm run --silent build)
+  echo "== frontend unit tests (node --test)"
+  node --test frontend/test/
+elif [ ! -f frontend/dist/uplot.js ]; then
+  echo "error: npm (Node.js >= 18) is needed to build frontend/dist" >&2
+  exit 1
+else
+  echo "note: npm missing: frontend unit tests skipped" >&2
 fi
 
 VENV=${TRAINHEALTH_VENV:-.venv}

@@ -1,17 +1,26 @@
 """The Train Health tab in a real browser against a real TensorBoard.
 
-Chromium (Debian's, driven by Playwright) loads TensorBoard's own page and
-the plugin's iframe entry, and checks what a user sees: the run picker, the
-layer labels of the heatmaps, the colours drawn for known values, the alert
-highlight, the reload hook, and that hostile names stay text. Every console
-error and uncaught page error fails the test.
+Chromium (Debian's, driven by Playwright, headless) loads TensorBoard's own
+page and the plugin's iframe, and checks what a user sees and does: the run
+picker (mouse and keyboard), run comparison, the heatmaps' tooltips and
+known colours, drag-to-zoom shared by every chart and heatmap, alert
+evidence, the layer filter and folding, dark mode, state in the URL,
+TensorBoard's reload with new data, empty, partial and error states, and
+that hostile names stay text. Every console error and uncaught page error
+fails a test.
 
+One TensorBoard process (multiplexer, reloading every 2 s) and one browser
+serve the module; the how-to and demo tests start their own TensorBoard.
 The last test trains the demo's runs and opens them in the tab.
 """
 
+import json
 import os
+import re
 import subprocess
 import sys
+import time
+import urllib.parse
 
 import pytest
 
@@ -24,6 +33,8 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu",
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_RUNS = ["dead_relu", "healthy", "loss_mismatch", "overfitting",
              "unscaled_inputs"]
+RUNS = sorted([fx.HOSTILE_RUN, "broken", "live", "long", "mlp", "wide"])
+LONG_STEPS = 3000  # more records than a screen shows: averaged until zoomed
 TIMEOUT_MS = 30000
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -32,6 +43,9 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
 XSS_FLAGS = "() => [window.__thRunXss, window.__thLayerXss]"
 VIRIDIS_HIGH = [253, 231, 37]  # the colour of 1.0 on a [0, 1] scale
 VIRIDIS_LOW = [68, 1, 84]  # and of 0.0
+STEP_VIEWS = ["grad_norm_global", "loss", "learning_rate", "epoch_loss"]
+HEATMAP_SIGNALS = ["dead_fraction", "saturation", "grad_norm",
+                   "update_ratio"]
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +62,23 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def tensorboard(tmp_path_factory):
+def logdir(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("browser_logs"))
     fx.write_logdir(root)
-    with tb_process.TensorBoardProcess(root, load_fast=False) as tb:
+    fx.write_run(os.path.join(root, "live"))
+    fx.write_wide_run(os.path.join(root, "wide"))
+    fx.write_run(os.path.join(root, "long"), steps=LONG_STEPS)
+    fx.write_broken_run(os.path.join(root, "broken"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def tensorboard(logdir):
+    with tb_process.TensorBoardProcess(logdir, load_fast=False) as tb:
         tb.wait_for_plugin("trainhealth")
+        tb_process.wait_for(
+            lambda: len(tb.get_json("/data/plugin/trainhealth/runs")["runs"])
+            == len(RUNS), 60, "all runs listed")
         yield tb
 
 
@@ -61,6 +87,7 @@ class PageErrors:
 
     def __init__(self, page):
         self.errors = []
+        self.expected = []  # regexes of errors a test provokes on purpose
         page.on("console", self._on_console)
         page.on("pageerror", lambda e: self.errors.append("pageerror: %s" % e))
 
@@ -72,7 +99,10 @@ class PageErrors:
         # does not serve there; that request is the browser's, not ours.
         if url.endswith("/favicon.ico"):
             return
-        self.errors.append("console: %s (%s)" % (message.text, url))
+        text = "console: %s (%s)" % (message.text, url)
+        if any(re.search(p, text) for p in self.expected):
+            return
+        self.errors.append(text)
 
 
 @pytest.fixture
@@ -87,6 +117,47 @@ def page(browser):
         context.close()
 
 
+def css_string(text):
+    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def open_tab(page, tb, state=None):
+    """TensorBoard's page on our tab (optionally with p.trainhealth.*
+    state in the hash); returns the plugin iframe's FrameLocator."""
+    url = tb.url + "/#trainhealth"
+    for key, value in (state or {}).items():
+        url += "&%s=%s" % (urllib.parse.quote("p.trainhealth." + key),
+                           urllib.parse.quote(value, safe=""))
+    page.goto(url)
+    frame = page.frame_locator("iframe")
+    frame.locator(":root[data-rendered='true']").wait_for()
+    frame.locator(".th-detail .th-status-text").wait_for()
+    return frame
+
+
+def open_plugin_page(page, tb):
+    """The plugin's entry page on its own (no TensorBoard around it)."""
+    page.goto(tb.url + "/data/plugin_entry.html?name=trainhealth")
+    page.locator(":root[data-rendered='true']").wait_for()
+    return page
+
+
+def plugin_frame(page):
+    return next(f for f in page.frames if "plugin_entry" in f.url)
+
+
+def show_run(frame, run):
+    frame.locator(".th-run-name").filter(
+        has_text=re.compile("^%s$" % re.escape(run))).click()
+    wait_for_run(frame, run)
+
+
+def wait_for_run(frame, run):
+    detail = frame.locator(".th-detail[data-run=%s]" % css_string(run))
+    detail.locator(".th-status-text").wait_for()
+    return detail
+
+
 def heatmap_labels(frame, signal):
     return frame.locator(
         '.th-heatmap[data-signal="%s"] .th-heatmap-label' % signal
@@ -98,50 +169,88 @@ def canvas_row_colour(frame, signal, row):
     return frame.locator(
         '.th-heatmap[data-signal="%s"] canvas.th-heatmap-canvas' % signal
     ).evaluate("""(canvas, row) => {
-        const rows = canvas.parentElement.querySelectorAll(
-            '.th-heatmap-label').length;
-        const y = Math.floor((row + 0.5) * canvas.height / rows);
+        const labels = canvas.closest('.th-heatmap')
+            .querySelectorAll('.th-heatmap-label');
+        const label = labels[row].getBoundingClientRect();
+        const box = canvas.getBoundingClientRect();
+        const ratio = canvas.width / box.width;
+        const y = Math.floor((label.top + label.height / 2 - box.top) * ratio);
         const x = Math.floor(canvas.width / 2);
         const d = canvas.getContext('2d').getImageData(x, y, 1, 1).data;
         return [d[0], d[1], d[2]];
     }""", row)
 
 
-def open_plugin_page(page, tb):
-    page.goto(tb.url + "/data/plugin_entry.html?name=trainhealth")
-    page.locator(".th-heatmap").first.wait_for()
-    return page
+def x_ranges(frame):
+    """{chart id or heatmap signal: (x min, x max)} of the run's views."""
+    out = {}
+    views = frame.locator(".th-detail .th-chart, .th-detail .th-heatmap")
+    for i in range(views.count()):
+        view = views.nth(i)
+        key = view.get_attribute("data-chart") or view.get_attribute(
+            "data-signal")
+        out[key] = (int(view.get_attribute("data-x-min")),
+                    int(view.get_attribute("data-x-max")))
+    return out
 
 
-def select_run(frame, run):
-    frame.locator("#th-run-picker").select_option(run)
-    frame.locator(".th-status-text", has_text=run).wait_for()
-    frame.locator(".th-heatmap").first.wait_for()
+def drag(page, locator, start, end):
+    """Drags across `locator` from fraction `start` to `end` of its width."""
+    locator.scroll_into_view_if_needed()
+    box = locator.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * start, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * end, y, steps=8)
+    page.mouse.up()
+
+
+def hash_params(page):
+    """The p.trainhealth.* keys of TensorBoard's URL hash."""
+    fragment = urllib.parse.urlsplit(page.url).fragment
+    out = {}
+    for segment in fragment.split("&"):
+        key, _, value = segment.partition("=")
+        key = urllib.parse.unquote(key)
+        if key.startswith("p.trainhealth."):
+            out[key[len("p.trainhealth."):]] = urllib.parse.unquote(value)
+    return out
+
+
+def wait_until(check, timeout=15, interval=0.2, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+# ---------------------------------------------------------------- tests
 
 
 def test_tab_inside_tensorboard(page, tensorboard):
     page, errors = page
-    page.goto(tensorboard.url + "/#trainhealth")
-    frame = page.frame_locator("iframe")
-    frame.locator(".th-heatmap").first.wait_for()
+    frame = open_tab(page, tensorboard)
 
-    options = frame.locator("#th-run-picker option").all_text_contents()
-    assert [o.split(" — ")[0] for o in options] == sorted(
-        [fx.HOSTILE_RUN, "mlp"])
-    assert all(" — " in o for o in options)  # each with its status
+    names = frame.locator(".th-run-name").all_text_contents()
+    assert names == RUNS
+    badges = frame.locator(".th-run-item .th-badge").all_text_contents()
+    assert len(badges) == len(RUNS)
+    assert set(badges) <= {"ok", "warning", "critical", "unknown"}
 
-    # The first run is selected: its hostile layer name is a text label.
+    # The first run is shown: its hostile layer name is a text label.
+    wait_for_run(frame, fx.HOSTILE_RUN)
     assert heatmap_labels(frame, "dead_fraction") == [fx.HOSTILE_LAYER,
                                                       "dense_1"]
-    plugin_frame = next(f for f in page.frames if "plugin_entry" in f.url)
-    assert plugin_frame.evaluate(XSS_FLAGS) == [None, None]
-    assert plugin_frame.evaluate("() => document.querySelectorAll('img').length") == 0
+    plugin = plugin_frame(page)
+    assert plugin.evaluate(XSS_FLAGS) == [None, None]
+    assert plugin.evaluate("() => document.querySelectorAll('img').length") == 0
 
     # TensorBoard's reload button reaches the tab (experimental.DataReloaded)
-    # and the selected run is kept.
-    select_run(frame, "mlp")
-    # A refresh fetches /runs, then the selected run's heatmaps (the last
-    # being update_ratio); the 30 s poll cannot fire within this timeout.
+    # and the shown run is kept.
+    show_run(frame, "mlp")
     requests = []
     page.on("request", lambda r: requests.append(r.url))
     with page.expect_response(lambda r: "signal=update_ratio" in r.url,
@@ -150,70 +259,413 @@ def test_tab_inside_tensorboard(page, tensorboard):
     assert any("/trainhealth/runs" in u for u in requests)
     assert "run=mlp" in last.value.url
     page.wait_for_timeout(300)
-    assert frame.locator("#th-run-picker").input_value() == "mlp"
+    assert frame.locator(".th-run-name[aria-pressed=true]").text_content() == "mlp"
     assert heatmap_labels(frame, "dead_fraction") == ["dense", "dense_1"]
     assert errors.errors == []
 
 
-def test_heatmaps_show_known_values(page, tensorboard):
+def test_heatmaps_show_known_values_and_tooltips(page, tensorboard):
     page, errors = page
-    open_plugin_page(page, tensorboard)
-    select_run(page, "mlp")
-    assert heatmap_labels(page, "dead_fraction") == ["dense", "dense_1"]
-    assert heatmap_labels(page, "saturation") == ["gate"]
-    assert heatmap_labels(page, "grad_norm") == ["dense", "dense_1", "gate"]
-    assert heatmap_labels(page, "update_ratio") == ["dense", "dense_1", "gate"]
+    frame = open_tab(page, tensorboard, {"run": "mlp"})
+    wait_for_run(frame, "mlp")
+    assert heatmap_labels(frame, "dead_fraction") == ["dense", "dense_1"]
+    assert heatmap_labels(frame, "saturation") == ["gate"]
+    assert heatmap_labels(frame, "grad_norm") == ["dense", "dense_1", "gate"]
+    assert heatmap_labels(frame, "update_ratio") == ["dense", "dense_1",
+                                                     "gate"]
     # dense is alive (0.0), dense_1 dead (1.0).
-    assert canvas_row_colour(page, "dead_fraction", 0) == VIRIDIS_LOW
-    assert canvas_row_colour(page, "dead_fraction", 1) == VIRIDIS_HIGH
+    assert canvas_row_colour(frame, "dead_fraction", 0) == VIRIDIS_LOW
+    assert canvas_row_colour(frame, "dead_fraction", 1) == VIRIDIS_HIGH
 
-    # Hover read-out over the dead layer.
-    canvas = page.locator('.th-heatmap[data-signal="dead_fraction"] '
-                         'canvas.th-heatmap-canvas')
+    # Hovering a cell of the dead layer: layer, step and value.
+    canvas = frame.locator('.th-heatmap[data-signal="dead_fraction"] '
+                           'canvas.th-heatmap-canvas')
+    label = frame.locator('.th-heatmap[data-signal="dead_fraction"] '
+                          '.th-heatmap-label').nth(1)
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.5,
-                    box["y"] + box["height"] * 0.75)
-    readout = page.locator('.th-heatmap[data-signal="dead_fraction"] '
-                           '.th-readout')
-    assert readout.text_content().startswith("dense_1 · step ")
-    assert readout.text_content().endswith(": 1")
+    row = label.bounding_box()
+    # Step 15 of 0..29: the cell under the middle of the plot.
+    page.mouse.move(box["x"] + box["width"] * 15.5 / 30,
+                    row["y"] + row["height"] / 2)
+    tooltip = frame.locator(".th-tooltip")
+    tooltip.wait_for(state="visible")
+    assert tooltip.text_content().split("\n") == [
+        "dense_1", "step 15", "dead fraction: 1"]
+    page.mouse.move(box["x"] + box["width"] * 3.5 / 30,
+                    box["y"] + 10 + 2)  # row 0 starts under the marker strip
+    assert tooltip.text_content().split("\n")[:2] == ["dense", "step 3"]
 
-    # Charts: gradient norm with a non-finite marker, epochs with the gap.
-    assert page.locator(".th-chart canvas").count() >= 3
-    legend = " ".join(page.locator(".th-legend").all_text_contents())
-    assert "non-finite" in legend and "val_loss" in legend and "gap" in legend
+    # Hovering a chart: the read-out of step and value, on every chart
+    # of the run at once (a shared cursor).
+    over = frame.locator('.th-chart[data-chart="grad_norm_global"] .u-over')
+    over.scroll_into_view_if_needed()
+    box = over.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 20 / 29, box["y"] + 20)
+    readout = frame.locator('.th-chart[data-chart="grad_norm_global"] '
+                            '.th-readout')
+    assert readout.text_content() == "step 20: gradient norm 5"
+    loss_readout = frame.locator('.th-chart[data-chart="loss"] .th-readout')
+    assert loss_readout.text_content() == "step 20: loss 0.04762"
+
+    # Charts: log axis for norms, NaN/Inf marked, epochs with the gap.
+    legend = " ".join(frame.locator(".th-legend").all_text_contents())
+    assert "NaN/Inf" in legend and "val_loss" in legend and "gap" in legend
     assert errors.errors == []
 
 
-def test_alert_click_highlights_the_layer(page, tensorboard):
+def test_drag_zoom_is_shared_and_kept_in_the_url(page, tensorboard):
     page, errors = page
+    frame = open_tab(page, tensorboard, {"run": "mlp"})
+    wait_for_run(frame, "mlp")
+    before = x_ranges(frame)
+    assert set(before) == set(STEP_VIEWS + HEATMAP_SIGNALS)
+    assert set(before.values()) == {(0, 29)}
+
+    drag(page, frame.locator('.th-chart[data-chart="grad_norm_global"] '
+                             '.u-over'), 0.25, 0.6)
+    zoomed = wait_until(
+        lambda: (lambda r: r if r["loss"] != (0, 29) else None)(
+            x_ranges(frame)), what="zoom")
+    # Every chart and heatmap of the run follows the same range.
+    assert len(set(zoomed.values())) == 1, zoomed
+    lo, hi = zoomed["loss"]
+    assert 5 <= lo <= 9 and 16 <= hi <= 20, zoomed
+    assert frame.locator(".th-zoom-label").text_content().startswith(
+        "steps %d–%d" % (lo, hi))
+    # The zoom, the run and TensorBoard's own tab are in the URL.
+    assert hash_params(page)["zoom"] == "%d,%d" % (lo, hi)
+    assert hash_params(page)["run"] == "mlp"
+    assert urllib.parse.urlsplit(page.url).fragment.startswith("trainhealth")
+
+    # Dragging on a heatmap zooms too, within the zoomed range.
+    drag(page, frame.locator('.th-heatmap[data-signal="grad_norm"] '
+                             'canvas.th-heatmap-canvas'), 0.0, 0.5)
+    inner = wait_until(
+        lambda: (lambda r: r if r["loss"] != (lo, hi) else None)(
+            x_ranges(frame)), what="second zoom")
+    assert len(set(inner.values())) == 1
+    assert lo <= inner["loss"][0] < inner["loss"][1] <= hi
+
+    # A link reproduces the view: a fresh page on the same URL.
+    url = page.url
+    page2 = page.context.new_page()
+    errors2 = PageErrors(page2)
+    page2.goto(url)
+    frame2 = page2.frame_locator("iframe")
+    wait_for_run(frame2, "mlp")
+    wait_until(lambda: x_ranges(frame2).get("loss") == inner["loss"],
+               what="zoom restored from the URL")
+    assert len(set(x_ranges(frame2).values())) == 1
+    page2.close()
+
+    # Double-click zooms out everywhere.
+    frame.locator('.th-chart[data-chart="loss"] .u-over').dblclick()
+    wait_until(lambda: set(x_ranges(frame).values()) == {(0, 29)},
+               what="zoom reset")
+    assert "zoom" not in hash_params(page)
+    assert errors.errors == [] and errors2.errors == []
+
+
+def test_zooming_in_fetches_full_resolution(page, tensorboard):
+    page, errors = page
+    frame = open_tab(page, tensorboard, {"run": "long"})
+    wait_for_run(frame, "long")
+    heatmap = frame.locator('.th-heatmap[data-signal="dead_fraction"]')
+    chart = frame.locator('.th-detail .th-chart[data-chart="loss"]')
+    # The whole run: 3000 records averaged to the screen's width.
+    assert "3000 records averaged" in heatmap.locator(
+        ".th-heatmap-legend").text_content()
+    whole_points = int(chart.get_attribute("data-points"))
+    assert whole_points < LONG_STEPS
+    with page.expect_response(lambda r: "signal=update_ratio" in r.url
+                              and "start_step=" in r.url) as zoomed:
+        drag(page, chart.locator(".u-over"), 0.3, 0.45)
+    assert "run=long" in zoomed.value.url
+    lo, hi = wait_until(lambda: (lambda r: r if r["loss"] != (0, 2999)
+                                 else None)(x_ranges(frame)),
+                        what="zoom")["loss"]
+    # Every record of the range, no averaging any more.
+    wait_until(lambda: "averaged" not in heatmap.locator(
+        ".th-heatmap-legend").text_content(), what="full resolution")
+    assert int(chart.get_attribute("data-points")) == hi - lo + 1
+    # Zooming out goes back to the whole run at once.
+    chart.locator(".u-over").dblclick()
+    wait_until(lambda: chart.get_attribute("data-points") ==
+               str(whole_points), what="whole run again")
+    assert errors.errors == []
+
+
+def test_alert_click_shows_its_evidence(page, tensorboard):
+    page, errors = page
+    frame = open_tab(page, tensorboard, {"run": "mlp"})
+    wait_for_run(frame, "mlp")
+    alert = frame.locator('.th-alert[data-key^="dead_relu|dense_1|"]')
+    alert.click()
+    section = frame.locator('[data-section="heatmap:dead_fraction"]')
+    wait_until(lambda: "th-evidence" in (section.get_attribute("class") or ""),
+               what="evidence flashed")
+    highlighted = frame.locator('.th-heatmap[data-signal="dead_fraction"] '
+                                '.th-heatmap-label.th-highlight')
+    assert highlighted.all_text_contents() == ["dense_1"]
+    assert alert.get_attribute("aria-pressed") == "true"
+    # Scrolled into view inside the iframe.
+    top, bottom, height = plugin_frame(page).evaluate("""() => {
+        const r = document.querySelector(
+            '[data-section="heatmap:dead_fraction"]').getBoundingClientRect();
+        return [r.top, r.bottom, window.innerHeight];
+    }""")
+    assert 0 <= top < height and bottom > 0
+    # The charts mark the alert's steps; the row is outlined on canvas.
+    first, last = (alert.get_attribute("data-key").split("|")[2],
+                   frame.locator(".th-alert-steps").first.text_content())
+    chart = frame.locator('.th-chart[data-chart="grad_norm_global"]')
+    assert chart.get_attribute("data-highlight").startswith(first + "-")
+
+    # Keyboard: Enter on the same alert clears the highlight.
+    alert.focus()
+    page.keyboard.press("Enter")
+    wait_until(lambda: highlighted.count() == 0, what="highlight cleared")
+    assert alert.get_attribute("aria-pressed") == "false"
+    assert chart.get_attribute("data-highlight") == ""
+
+    # An alert without a layer shows a chart: the NaN alert of dense.
+    nan = frame.locator('.th-alert[data-key^="non_finite|"]')
+    nan.click()
+    wait_until(lambda: frame.locator(".th-evidence").count() >= 1,
+               what="evidence of the NaN alert")
+    assert errors.errors == []
+
+
+def test_run_picker_by_keyboard_and_comparison(page, tensorboard):
+    page, errors = page
+    frame = open_tab(page, tensorboard)
+    wait_for_run(frame, RUNS[0])
+    compare = frame.locator('[data-section="compare"]')
+    # By default every run is ticked; runs without the signal are left out
+    # of the chart (broken has a loss, wide too).
+    legend = compare.locator(".th-legend-label")
+    wait_until(lambda: legend.count() >= 4, what="compare legend")
+    assert set(legend.all_text_contents()) <= set(RUNS)
+
+    # Keyboard: from the first run's button, ArrowDown twice, Enter.
+    frame.locator(".th-run-name").first.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    wait_for_run(frame, RUNS[2])
+    assert frame.locator(".th-run-name[aria-pressed=true]").text_content() \
+        == RUNS[2]
+    assert hash_params(page)["run"] == RUNS[2]
+
+    # Untick all but two runs (Space on the checkbox), overlay them.
+    frame.get_by_role("button", name="none").click()
+    wait_until(lambda: "Tick runs" in compare.text_content(),
+               what="empty comparison")
+    for run in ("live", "mlp"):
+        box = frame.get_by_label("Compare %s" % run, exact=True)
+        box.focus()
+        page.keyboard.press("Space")
+        assert box.is_checked()
+    wait_until(lambda: legend.all_text_contents() == ["live", "mlp"],
+               what="two runs overlaid")
+    assert json.loads(hash_params(page)["runs"]) == ["live", "mlp"]
+    # Each run in its colour.
+    colours = compare.locator(".th-legend-item .th-swatch").evaluate_all(
+        "items => items.map(i => getComputedStyle(i).borderTopColor)")
+    assert len(set(colours)) == 2
+
+    # Another signal: the validation gap per epoch.
+    frame.get_by_label("Validation gap").check()
+    frame.locator('.th-chart[data-chart="compare_gap"]').wait_for()
+    assert hash_params(page)["signal"] == "gap"
+    assert compare.locator(".th-legend-label").all_text_contents() == [
+        "live", "mlp"]
+    assert errors.errors == []
+
+
+def test_layer_filter_and_folding(page, tensorboard):
+    page, errors = page
+    frame = open_tab(page, tensorboard, {"run": "wide"})
+    wait_for_run(frame, "wide")
+    heatmap = frame.locator('.th-heatmap[data-signal="dead_fraction"]')
+    alerts = " ".join(frame.locator(".th-alert-layer").all_text_contents())
+    # 40 layers: healthy ones are folded by default, the dead one shows.
+    assert frame.locator("#th-collapse").is_checked()
+    folds = heatmap.locator(".th-fold")
+    assert "layer_17" in alerts  # dead for all 20 records
+    assert heatmap_labels(frame, "dead_fraction") == ["layer_17"]
+    assert folds.all_text_contents() == ["▸ 17 healthy layers",
+                                         "▸ 22 healthy layers"]
+    assert heatmap.get_attribute("data-folded") == "39"
+
+    # A fold opens with the keyboard.
+    folds.first.focus()
+    page.keyboard.press("Enter")
+    wait_until(lambda: len(heatmap_labels(frame, "dead_fraction")) >= 17,
+               what="fold opened")
+
+    # Without folding, the filter (a regular expression) picks layers.
+    frame.locator("#th-collapse").uncheck()
+    wait_until(lambda: len(heatmap_labels(frame, "dead_fraction")) == 40,
+               what="all 40 layers")
+    frame.get_by_label("Filter layers by name").fill("layer_0[0-4]")
+    wait_until(lambda: heatmap_labels(frame, "dead_fraction") == [
+        "layer_00", "layer_01", "layer_02", "layer_03", "layer_04"],
+        what="filtered layers")
+    assert heatmap_labels(frame, "grad_norm") == [
+        "layer_00", "layer_01", "layer_02", "layer_03", "layer_04"]
+    assert hash_params(page)["filter"] == "layer_0[0-4]"
+    assert hash_params(page)["collapse"] == "0"
+    assert errors.errors == []
+
+
+def test_dark_mode_follows_tensorboard(page, tensorboard):
+    page, errors = page
+    frame = open_tab(page, tensorboard, {"run": "mlp"})
+    plugin = plugin_frame(page)
+    light = plugin.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert light == "rgb(255, 255, 255)"
+    assert plugin.evaluate("document.documentElement.dataset.theme") == "light"
+
+    # TensorBoard's own theme menu switches the tab too.
+    page.get_by_label("Menu for changing light or dark theme").click()
+    page.get_by_role("menuitem", name=re.compile("^Dark")).click()
+    wait_until(lambda: page.evaluate(
+        "document.body.classList.contains('dark-mode')"), what="TB dark")
+    wait_until(lambda: plugin.evaluate(
+        "document.documentElement.dataset.theme") == "dark", what="tab dark")
+    assert plugin.evaluate(
+        "getComputedStyle(document.body).backgroundColor") == "rgb(30, 30, 30)"
+    # The charts redraw in the dark theme: light axis labels.
+    axis = frame.locator('.th-chart[data-chart="loss"] canvas').evaluate(
+        """canvas => {
+            const d = canvas.getContext('2d').getImageData(
+                0, 0, canvas.width, canvas.height).data;
+            let light = 0;
+            for (let i = 0; i < d.length; i += 4) {
+                if (d[i + 3] > 200 && d[i] > 180 && d[i + 1] > 180 &&
+                    d[i + 2] > 180) light++;
+            }
+            return light;
+        }""")
+    assert axis > 50
+
+    page.get_by_label("Menu for changing light or dark theme").click()
+    page.get_by_role("menuitem", name=re.compile("^Light")).click()
+    wait_until(lambda: plugin.evaluate(
+        "document.documentElement.dataset.theme") == "light",
+        what="tab light again")
+    assert errors.errors == []
+
+
+def test_dark_mode_follows_the_system_outside_tensorboard(page, tensorboard):
+    page, errors = page
+    page.emulate_media(color_scheme="dark")
     open_plugin_page(page, tensorboard)
-    select_run(page, "mlp")
-    alerts = page.locator(".th-alert[role=button]")
-    layers = page.locator(".th-alert[role=button] .th-alert-layer")
-    if alerts.count() == 0:
-        pytest.skip("diagnosis raised no layer alert for the fixture run")
-    layer = layers.first.text_content()
-    alerts.first.click()
-    highlighted = page.locator(".th-heatmap-label.th-highlight")
-    assert highlighted.count() >= 1
-    assert set(highlighted.all_text_contents()) == {layer}
-    assert alerts.first.get_attribute("aria-pressed") == "true"
-    page.locator(".th-alert[role=button]").first.click()  # toggles off
-    assert page.locator(".th-heatmap-label.th-highlight").count() == 0
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    page.emulate_media(color_scheme="light")
+    wait_until(lambda: page.evaluate(
+        "document.documentElement.dataset.theme") == "light", what="light")
+    assert errors.errors == []
+
+
+def test_reload_shows_new_steps_and_keeps_the_view(page, tensorboard, logdir):
+    page, errors = page
+    frame = open_tab(page, tensorboard, {"run": "live",
+                                         "runs": '["live","mlp"]'})
+    wait_for_run(frame, "live")
+    chart = frame.locator('.th-detail .th-chart[data-chart="grad_norm_global"]')
+    assert chart.get_attribute("data-last-step") == "29"
+    drag(page, chart.locator(".u-over"), 0.2, 0.7)
+    zoom = wait_until(lambda: (lambda r: r if r["loss"] != (0, 29) else None)(
+        x_ranges(frame)), what="zoom")["loss"]
+    plugin = plugin_frame(page)
+    plugin.evaluate("window.scrollTo(0, 400)")
+    scroll = plugin.evaluate("document.scrollingElement.scrollTop")
+    assert scroll > 300
+
+    # The training goes on: steps 30..59 appear in a new event file.
+    fx.write_run(os.path.join(logdir, "live"), start=30)
+
+    def reloaded():
+        page.locator(".reload-button").click()
+        page.wait_for_timeout(1000)
+        return chart.get_attribute("data-last-step") == "59"
+    wait_until(reloaded, timeout=30, interval=0.5, what="new steps shown")
+
+    # Same run, same comparison, same zoom, same scroll position.
+    assert frame.locator(".th-run-name[aria-pressed=true]").text_content() \
+        == "live"
+    assert frame.locator(".th-compare:checked").count() == 2
+    assert set(x_ranges(frame).values()) == {zoom}
+    assert abs(plugin.evaluate("document.scrollingElement.scrollTop")
+               - scroll) <= 2
+    assert hash_params(page)["zoom"] == "%d,%d" % zoom
+    # The alert of the dead layer now runs to the new last step.
+    steps = frame.locator('.th-alert[data-key^="dead_relu|dense_1|"] '
+                          '.th-alert-steps')
+    assert steps.text_content() == "steps 0–59"
+    # Zooming out shows everything, the new steps included.
+    frame.locator('.th-chart[data-chart="loss"] .u-over').dblclick()
+    wait_until(lambda: set(x_ranges(frame).values()) == {(0, 59)},
+               what="whole run")
+    heatmap = frame.locator('.th-heatmap[data-signal="dead_fraction"]')
+    assert "59" in heatmap.locator(".th-heatmap-axis").text_content() or \
+        heatmap.get_attribute("data-x-max") == "59"
+    assert errors.errors == []
+
+
+def test_partial_run_shows_what_there_is(page, tensorboard):
+    page, errors = page
+    frame = open_tab(page, tensorboard, {"run": "broken"})
+    detail = wait_for_run(frame, "broken")
+    detail.locator('.th-chart[data-chart="loss"]').wait_for()
+    problems = detail.locator(".th-problems-box")
+    problems.locator("summary").click()
+    assert "newer trainhealth" in problems.text_content()
+    missing = detail.locator(".th-missing").text_content()
+    assert "dead-ReLU fraction" in missing and "gradient norms" in missing
+    assert detail.locator(".th-heatmap").count() == 0
+    assert errors.errors == []
+
+
+def test_error_state_says_what_to_do_and_recovers(page, tensorboard):
+    page, errors = page
+    errors.expected.append(r"status of 500")
+    page.route("**/data/plugin/trainhealth/runs",
+               lambda route: route.fulfill(status=500, body="disk on fire",
+                                           content_type="text/plain"))
+    page.goto(tensorboard.url + "/data/plugin_entry.html?name=trainhealth")
+    banner = page.locator(".th-error-box")
+    banner.wait_for()
+    assert "500: disk on fire" in banner.text_content()
+    assert "retries" in banner.text_content()
+    page.unroute("**/data/plugin/trainhealth/runs")
+    banner.get_by_role("button", name="Retry now").click()
+    page.locator(".th-detail .th-status-text").wait_for()
+    assert page.locator(".th-error-box").count() == 0
     assert errors.errors == []
 
 
 def test_hostile_names_render_as_text(page, tensorboard):
     page, errors = page
     open_plugin_page(page, tensorboard)
-    select_run(page, fx.HOSTILE_RUN)
+    wait_for_run(page, fx.HOSTILE_RUN)
     assert heatmap_labels(page, "dead_fraction") == [fx.HOSTILE_LAYER,
                                                      "dense_1"]
     assert page.locator(".th-status-text").text_content().strip().startswith(
         fx.HOSTILE_RUN)
+    assert fx.HOSTILE_RUN in page.locator(".th-run-name").all_text_contents()
     for alert_layer in page.locator(".th-alert-layer").all_text_contents():
-        assert "<img" not in alert_layer or alert_layer == fx.HOSTILE_LAYER
+        assert "<img" not in alert_layer or fx.HOSTILE_LAYER in alert_layer
+    # Hover text of the hostile layer's row is text too.
+    canvas = page.locator('.th-heatmap[data-signal="dead_fraction"] canvas.th-heatmap-canvas')
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 5, box["y"] + 14)
+    assert page.locator(".th-tooltip").text_content().startswith(
+        fx.HOSTILE_LAYER)
     assert page.evaluate("() => document.querySelectorAll('img').length") == 0
     page.wait_for_timeout(300)  # an onerror would have fired by now
     assert page.evaluate(XSS_FLAGS) == [None, None]
@@ -249,16 +701,20 @@ def test_demo_logdir_in_the_tab(page, demo_logdir):
     page, errors = page
     with tb_process.TensorBoardProcess(demo_logdir, load_fast=True) as tb:
         tb.wait_for_plugin("trainhealth")
-        page.goto(tb.url + "/#trainhealth")
-        frame = page.frame_locator("iframe")
-        frame.locator(".th-heatmap").first.wait_for()
-        options = frame.locator("#th-run-picker option").all_text_contents()
-        assert [o.split(" — ")[0] for o in options] == sorted(DEMO_RUNS)
-        select_run(frame, "dead_relu")
+        tb_process.wait_for(
+            lambda: len(tb.get_json("/data/plugin/trainhealth/runs")["runs"])
+            == len(DEMO_RUNS), 60, "demo runs listed")
+        frame = open_tab(page, tb)
+        assert frame.locator(".th-run-name").all_text_contents() == sorted(
+            DEMO_RUNS)
+        show_run(frame, "dead_relu")
         assert heatmap_labels(frame, "dead_fraction") == [
             "hidden_1", "hidden_2", "hidden_3"]
         assert heatmap_labels(frame, "grad_norm") == [
             "hidden_1", "hidden_2", "hidden_3", "output"]
         alerts = frame.locator(".th-alert").all_text_contents()
         assert any("dead_relu" in a for a in alerts), alerts
+        legend = frame.locator('[data-section="compare"] .th-legend-label')
+        wait_until(lambda: legend.count() == len(DEMO_RUNS),
+                   what="demo runs compared")
     assert errors.errors == []

@@ -312,6 +312,160 @@ def test_default_downsampling_limit():
     assert plugin_lib.DEFAULT_MAX_STEPS == 2000
 
 
+def test_run_step_range_restricts_step_series(client, logdir):
+    body = get_json(client, run_url("/run", "mlp", start_step=10,
+                                    end_step=19))
+    grad = body["step_series"]["grad_norm_global"]
+    assert grad["steps"] == list(range(10, 20))
+    assert grad["values"] == [5.0] * 10
+    assert body["step_range"] == [10, 19]
+    assert body["extent"] == [0, 29]  # of the whole run
+    # Epochs are per epoch, never cut.
+    assert body["epochs"]["loss"]["steps"] == [0, 1, 2]
+    only_start = get_json(client, run_url("/run", "mlp", start_step=25))
+    assert only_start["step_series"]["loss"]["steps"] == list(range(25, 30))
+    assert only_start["step_range"] == [25, None]
+
+
+def test_run_downsampling_keeps_each_buckets_min_and_max(client):
+    body = get_json(client, run_url("/run", "mlp", max_steps=3))
+    loss = body["step_series"]["loss"]
+    # 1 / (1 + step) over steps 0-9, 10-19, 20-29, recorded as float32.
+    assert loss["min"] == pytest.approx([1 / 10, 1 / 20, 1 / 30], rel=1e-6)
+    assert loss["max"] == pytest.approx([1.0, 1 / 11, 1 / 21], rel=1e-6)
+    grad = body["step_series"]["grad_norm_global"]
+    # NaN and Inf in the first bucket: its bounds are NaN like its mean.
+    assert grad["min"] == ["NaN", 5.0, 5.0]
+    assert grad["max"] == ["NaN", 5.0, 5.0]
+    whole = get_json(client, run_url("/run", "mlp"))
+    assert "min" not in whole["step_series"]["loss"]
+
+
+def test_heatmap_step_range_at_full_resolution(client):
+    body = get_json(client, run_url("/heatmap", "mlp", signal="grad_norm",
+                                    start_step=5, end_step=14))
+    assert body["steps"] == list(range(5, 15))
+    assert body["total_steps"] == 10 and body["downsampled"] is False
+    assert body["values"][0][2] == "NaN"  # step 7
+    assert body["extent"] == [0, 29] and body["step_range"] == [5, 14]
+    bucketed = get_json(client, run_url("/heatmap", "mlp", signal="grad_norm",
+                                        start_step=5, end_step=14,
+                                        max_steps=5))
+    assert bucketed["steps"] == [5, 7, 9, 11, 13]
+    assert bucketed["step_ends"] == [6, 8, 10, 12, 14]
+    assert bucketed["downsampled"] is True
+    empty = get_json(client, run_url("/heatmap", "mlp", signal="grad_norm",
+                                     start_step=1000))
+    assert empty["steps"] == [] and empty["values"] == [[], [], []]
+
+
+def test_heatmap_f32_format_matches_json(client):
+    import base64
+
+    import numpy as np
+
+    for signal in plugin_lib.SIGNALS:
+        as_json = get_json(client, run_url("/heatmap", "mlp", signal=signal,
+                                           max_steps=7))
+        packed = get_json(client, run_url("/heatmap", "mlp", signal=signal,
+                                          max_steps=7, format="f32"))
+        assert "values" not in packed and packed["encoding"] == "f32"
+        rows, cols = len(packed["rows"]), len(packed["steps"])
+        matrix = np.frombuffer(base64.b64decode(packed["values_f32"]),
+                               "<f4").reshape(rows, cols)
+        expected = np.array([[float(v) for v in row]
+                             for row in as_json["values"]], np.float32)
+        np.testing.assert_array_equal(matrix, expected)  # NaN == NaN here
+        for key in ("rows", "steps", "step_ends", "range", "total_steps"):
+            assert packed[key] == as_json[key]
+
+
+def _counting_plugin(logdir, monkeypatch):
+    """A plugin over a fresh provider that counts its reads of the data."""
+    provider = reader.open_logdir(logdir)
+    plugin = plugin_lib.TrainHealthPlugin(
+        base_plugin.TBContext(data_provider=provider))
+    reads = []
+    real = reader.read_run
+
+    def counting(*args, **kwargs):
+        reads.append(args[3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reader, "read_run", counting)
+    app = application.TensorBoardWSGI([plugin], data_provider=provider)
+    return (werkzeug_test.Client(app, wrappers.Response), provider, reads,
+            plugin)
+
+
+def test_a_run_is_read_once_until_its_data_changes(tmp_path, monkeypatch):
+    root = str(tmp_path)
+    fx.write_run(os.path.join(root, "run"))
+    client, provider, reads, _ = _counting_plugin(root, monkeypatch)
+    monkeypatch.setattr(plugin_lib, "_FINGERPRINT_TTL_S", 0.0)
+    get_json(client, "/runs")
+    for _ in range(3):
+        get_json(client, run_url("/run", "run"))
+        for signal in plugin_lib.SIGNALS:
+            get_json(client, run_url("/heatmap", "run", signal=signal,
+                                     format="f32"))
+    assert reads == ["run"]  # /runs read and diagnosed it; the rest reused
+
+    # The training goes on: the next request sees the new steps.
+    fx.write_run(os.path.join(root, "run"), start=30)
+    provider._multiplexer.Reload()
+    body = get_json(client, run_url("/run", "run"))
+    assert body["step_series"]["loss"]["steps"] == list(range(60))
+    assert body["extent"] == [0, 59]
+    heatmap = get_json(client, run_url("/heatmap", "run",
+                                       signal="dead_fraction"))
+    assert heatmap["steps"] == list(range(60))
+    assert reads == ["run", "run"]
+
+
+def test_concurrent_first_requests_share_one_read(tmp_path, monkeypatch):
+    import threading
+
+    root = str(tmp_path)
+    fx.write_run(os.path.join(root, "run"))
+    client, _, reads, _ = _counting_plugin(root, monkeypatch)
+    paths = [run_url("/run", "run")] + [
+        run_url("/heatmap", "run", signal=s) for s in plugin_lib.SIGNALS]
+    results = []
+
+    def fetch(path):
+        response = client.get(PREFIX + path)
+        results.append(response.status_code)
+
+    threads = [threading.Thread(target=fetch, args=(p,)) for p in paths * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * len(threads)
+    assert reads == ["run"]
+
+
+def test_caches_stay_within_their_budgets(tmp_path, monkeypatch):
+    root = str(tmp_path)
+    for name in ("a", "b", "c"):
+        fx.write_run(os.path.join(root, name))
+    client, _, reads, plugin = _counting_plugin(root, monkeypatch)
+    monkeypatch.setattr(plugin_lib, "_RUN_CACHE_BYTES", 1)
+    monkeypatch.setattr(plugin_lib, "_RESPONSE_CACHE_BYTES", 20000)
+    for name in ("a", "b", "c"):
+        get_json(client, run_url("/run", name))
+    for max_steps in range(2, 30):
+        get_json(client, run_url("/heatmap", "c", signal="grad_norm",
+                                 max_steps=max_steps))
+    # Only the last run's data is kept when one run exceeds the budget.
+    assert [k[1] for k in plugin._run_cache] == ["c"]
+    assert plugin._response_bytes <= 20000
+    assert plugin._response_bytes == sum(
+        len(t) for t in plugin._response_cache.values())
+    assert reads == ["a", "b", "c"]
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -325,6 +479,10 @@ def test_default_downsampling_limit():
     "/heatmap?run=mlp&signal=grad_norm&max_steps=-5",
     "/heatmap?run=mlp&signal=grad_norm&max_steps=1000000000",
     "/run?run=mlp&max_steps=1.5",
+    "/run?run=mlp&start_step=abc",
+    "/run?run=mlp&start_step=20&end_step=10",
+    "/heatmap?run=mlp&signal=grad_norm&end_step=1e3",
+    "/heatmap?run=mlp&signal=grad_norm&format=xml",
 ])
 def test_bad_parameters_are_400(client, path):
     response = client.get(PREFIX + path)
@@ -352,7 +510,16 @@ def test_unknown_run_or_signal_is_404(client, path):
     ("index.js", "text/javascript", "export function render"),
     ("model.js", "text/javascript", "import.meta.url"),
     ("views.js", "text/javascript", "textContent"),
-    ("style.css", "text/css", "prefers-color-scheme"),
+    ("dashboard.js", "text/javascript", "class DetailView"),
+    ("charts.js", "text/javascript", 'from "./uplot.js"'),
+    ("heatmap.js", "text/javascript", "class HeatmapView"),
+    ("chartdata.js", "text/javascript", "export function layoutRows"),
+    ("colors.js", "text/javascript", "export function viridis"),
+    ("urlstate.js", "text/javascript", "p.trainhealth."),
+    ("style.css", "text/css", ".th-dark"),
+    # The charting library, built from npm (frontend/dist or static/).
+    ("uplot.js", "text/javascript", "export { uPlot as default }"),
+    ("uplot.css", "text/css", ".uplot"),
 ])
 def test_assets_are_served(client, name, content_type, needle):
     response = client.get(PREFIX + "/" + name)

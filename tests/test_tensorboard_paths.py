@@ -81,8 +81,10 @@ def test_callback_and_plugin_on_a_non_local_logdir():
     x = rng.normal(size=(128, 4)).astype("float32")
     y = (x.sum(axis=1) > 0).astype("float32")
     model = keras.Sequential([keras.Input((4,)),
-                              keras.layers.Dense(8, activation="relu"),
-                              keras.layers.Dense(1, activation="sigmoid")])
+                              keras.layers.Dense(8, activation="relu",
+                                                 name="hidden"),
+                              keras.layers.Dense(1, activation="sigmoid",
+                                                 name="head")])
     model.compile("adam", "binary_crossentropy")
     cb = TrainHealthCallback(logdir + "/run1", every_n_steps=1, verbose=0)
     model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[cb])
@@ -90,6 +92,6 @@ def test_callback_and_plugin_on_a_non_local_logdir():
     client = _client(logdir)
     assert [r["run"] for r in _json(client, PLUGIN + "/runs")["runs"]] == ["run1"]
     heatmap = _json(client, PLUGIN + "/heatmap?run=run1&signal=grad_norm")
-    assert [row["name"] for row in heatmap["rows"]] == ["dense", "dense_1"]
+    assert [row["name"] for row in heatmap["rows"]] == ["hidden", "head"]
     assert len(heatmap["steps"]) == len(
         cb.series.matrices[md.VARIABLE_GRAD_NORM].steps) == 8

@@ -1,0 +1,324 @@
+"""The Train Health dashboard at scale: route latencies, first render, memory.
+
+    python benchmarks/dashboard_scale.py [--logdir DIR] [--layers 200]
+        [--steps 20000] [--load-fast true|false] [--json OUT]
+
+Writes (or reuses, with --logdir) a synthetic log of a 200-layer model
+recorded at every one of 20,000 steps through the project's own writer
+(benchmarks/generate_scale_logdir.py), starts a real `tensorboard` on it and
+prints:
+
+* the cost of a first request after the run's data changed (reading the
+  run through TensorBoard's data provider, diagnosing it, shaping it), as
+  measured in this process on the same data path;
+* every route's latency once the run is read: a repeated request (served
+  from the response cache) and a new query (a new zoom range, computed
+  from the cached run), with the payload size;
+* the tab's first render in headless Chromium (Debian's): from navigation
+  to the page's `data-rendered` mark with every heatmap drawn, for
+  TensorBoard's page (which boots TensorBoard's own app first, then the
+  tab's iframe) and for the plugin's page alone, and the tab's own part
+  (from its page's start to its first complete render);
+* the TensorBoard process's memory (and its data server's): after start,
+  peak (VmHWM) and at the end, after 60 zoom queries.
+
+It asserts nothing: the figures are for reading (the README quotes them).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+
+from tests import tb_process  # noqa: E402
+
+PREFIX = "/data/plugin/trainhealth"
+SIGNALS = ("dead_fraction", "saturation", "grad_norm", "update_ratio")
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu",
+               "--disable-background-networking"]
+SCREEN_POINTS = 1000  # what the tab asks for at a 1280 px wide window
+
+
+def status(pid):
+    fields = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def children(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if int(status(int(entry))["PPid"]) == pid:
+                out.append(int(entry))
+                out.extend(children(int(entry)))
+        except (OSError, KeyError, ValueError):
+            pass
+    return out
+
+
+def memory(pid):
+    """{process name: (RSS MB, peak RSS MB)} of pid and its children."""
+    out = {}
+    for p in [pid] + children(pid):
+        try:
+            st = status(p)
+        except OSError:
+            continue
+        mb = lambda key: int(st[key].split()[0]) / 1024.0  # noqa: E731
+        name = "tensorboard" if p == pid else st["Name"]
+        out["%s (%d)" % (name, p)] = (mb("VmRSS"), mb("VmHWM"))
+    return out
+
+
+def timed_get(tb, path):
+    started = time.perf_counter()
+    code, body, _ = tb.get(path)
+    elapsed = time.perf_counter() - started
+    if code != 200:
+        raise RuntimeError("%s answered %d: %r" % (path, code, body[:200]))
+    return elapsed, len(body)
+
+
+def query(route, **params):
+    return "%s%s?%s" % (PREFIX, route, urllib.parse.urlencode(params))
+
+
+def ensure_logdir(args):
+    logdir = args.logdir or tempfile.mkdtemp(prefix="trainhealth_scale_")
+    marker = os.path.join(logdir, ".generated-%dx%d" % (args.layers,
+                                                       args.steps))
+    if not os.path.exists(marker):
+        import generate_scale_logdir
+
+        print("writing %d layers x %d steps into %s ..."
+              % (args.layers, args.steps, logdir), flush=True)
+        started = time.time()
+        generate_scale_logdir.write_run(os.path.join(logdir, "deep_000"),
+                                        args.layers, args.steps, seed=0)
+        open(marker, "w").close()
+        print("  written in %.1f s" % (time.time() - started), flush=True)
+    return logdir
+
+
+def cold_read(logdir, load_fast):
+    """Seconds to read, diagnose and shape the run, in this process."""
+    from tensorboard import context
+    from tensorboard_plugin_trainhealth import plugin as plugin_lib
+    from tensorboard_plugin_trainhealth import reader
+    from tests import providers
+
+    ctx = context.RequestContext()
+    opener = (providers.rust_provider(logdir) if load_fast else
+              _nullcontext(providers.python_provider(logdir)))
+    with opener as provider:
+        started = time.perf_counter()
+        series = reader.read_run(provider, ctx, "", "deep_000")
+        read = time.perf_counter() - started
+        started = time.perf_counter()
+        diagnosis = plugin_lib._diagnose(series, [])
+        diagnose = time.perf_counter() - started
+        started = time.perf_counter()
+        plugin_lib._RunData(None, series, [])
+        shape = time.perf_counter() - started
+    return {"read_s": read, "diagnose_s": diagnose, "shape_s": shape,
+            "alerts": len(diagnosis["alerts"])}
+
+
+class _nullcontext:
+    def __init__(self, value):
+        self.value = value
+
+    def __enter__(self):
+        return self.value
+
+    def __exit__(self, *exc):
+        return False
+
+
+def wait_until_loaded(tb, steps, timeout=600):
+    """Polls until TensorBoard serves all `steps` records of the run."""
+    def loaded():
+        body = tb.get_json(query("/run", run="deep_000", max_steps=10))
+        grad = body["step_series"].get("grad_norm_global")
+        records = body["signals"].get("grad_norm", {}).get("records", 0)
+        return (grad and grad["step_ends"][-1] == steps - 1
+                and records == steps)
+    return tb_process.wait_for(loaded, timeout, "all records", interval=2)
+
+
+def route_latencies(tb, steps):
+    width = max(steps // 10, 2)
+    zoom = {"start_step": steps // 2, "end_step": steps // 2 + width}
+    routes = [("/runs", query("/runs"))]
+    routes.append(("/run (whole run)", query("/run", run="deep_000",
+                                             max_steps=SCREEN_POINTS)))
+    routes.append(("/run (zoomed, 10%)", query("/run", run="deep_000",
+                                               max_steps=SCREEN_POINTS,
+                                               **zoom)))
+    for signal in SIGNALS:
+        routes.append(("/heatmap %s" % signal, query(
+            "/heatmap", run="deep_000", signal=signal,
+            max_steps=SCREEN_POINTS, format="f32")))
+    routes.append(("/heatmap grad_norm (zoomed)", query(
+        "/heatmap", run="deep_000", signal="grad_norm",
+        max_steps=SCREEN_POINTS, format="f32", **zoom)))
+    routes.append(("/heatmap grad_norm (JSON)", query(
+        "/heatmap", run="deep_000", signal="grad_norm",
+        max_steps=SCREEN_POINTS)))
+    results = []
+    for name, path in routes:
+        timed_get(tb, path)  # may compute; what the page sees on a poll:
+        repeats = [timed_get(tb, path) for _ in range(5)]
+        # A query not asked before (a new zoom): computed from the cached
+        # run, not from the response cache.
+        fresh = []
+        for k in range(5):
+            if "/runs" in path:
+                break
+            shifted = path + "&start_step=%d" % (k + 1) if "start_step" \
+                not in path else path.replace(
+                    "start_step=%d" % zoom["start_step"],
+                    "start_step=%d" % (zoom["start_step"] + k + 1))
+            fresh.append(timed_get(tb, shifted)[0])
+        results.append({
+            "route": name,
+            "repeat_ms": 1000 * statistics.median(t for t, _ in repeats),
+            "new_query_ms": 1000 * statistics.median(fresh) if fresh
+            else None,
+            "new_query_max_ms": 1000 * max(fresh) if fresh else None,
+            "bytes": repeats[0][1],
+        })
+    return results
+
+
+def first_render(tb, repeats=3):
+    from playwright.sync_api import sync_playwright
+
+    out = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        for i in range(repeats):
+            for where, url in (("tab in TensorBoard", tb.url + "/#trainhealth"),
+                               ("plugin page alone", tb.url +
+                                "/data/plugin_entry.html?name=trainhealth")):
+                context = browser.new_context(
+                    viewport={"width": 1280, "height": 900})
+                page = context.new_page()
+                errors = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                started = time.perf_counter()
+                page.goto(url)
+                if url.endswith("#trainhealth"):
+                    frame = page.frame_locator("iframe")
+                else:
+                    frame = page
+                frame.locator(":root[data-rendered='true']").wait_for(
+                    timeout=120000)
+                frame.locator(".th-heatmap[data-signal='update_ratio'] "
+                              "canvas.th-heatmap-canvas").wait_for(
+                                  timeout=120000)
+                elapsed = time.perf_counter() - started
+                # The tab's own part: from the start of its page (the
+                # iframe's navigation) to its first complete render.
+                plugin = next(f for f in page.frames
+                              if "plugin_entry" in f.url)
+                own = plugin.evaluate("window.__thFirstRender") / 1000.0
+                context.close()
+                out.append({"where": where, "run": i, "seconds": elapsed,
+                            "tab_seconds": own, "errors": errors})
+        browser.close()
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logdir", help="reuse (or fill) this logdir")
+    parser.add_argument("--layers", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=20000)
+    parser.add_argument("--load-fast", default="true",
+                        choices=["true", "false"])
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args(argv)
+    load_fast = args.load_fast == "true"
+    logdir = ensure_logdir(args)
+    figures = {"layers": args.layers, "steps": args.steps,
+               "load_fast": load_fast}
+
+    print("\nfirst request after a data change (in this process, %s):"
+          % ("Rust data server" if load_fast else "Python multiplexer"))
+    cold = cold_read(logdir, load_fast)
+    figures["cold"] = cold
+    print("  read %.2f s + diagnose %.2f s + shape %.2f s (%d alerts)"
+          % (cold["read_s"], cold["diagnose_s"], cold["shape_s"],
+             cold["alerts"]))
+
+    with tb_process.TensorBoardProcess(logdir, load_fast=load_fast) as tb:
+        tb.wait_for_plugin("trainhealth", timeout=600)
+        started = time.time()
+        figures["memory_started"] = memory(tb._process.pid)
+        wait_until_loaded(tb, args.steps)
+        print("\nTensorBoard loaded the run in %.1f s (polling /run)"
+              % (time.time() - started))
+
+        print("\nroute latencies, run already read (median of 5):")
+        print("  %-30s %10s %12s %12s %10s" % ("route", "repeat ms",
+                                               "new query ms", "(max)",
+                                               "bytes"))
+        latencies = route_latencies(tb, args.steps)
+        figures["routes"] = latencies
+        for r in latencies:
+            print("  %-30s %10.1f %12s %12s %10d" % (
+                r["route"], r["repeat_ms"],
+                "-" if r["new_query_ms"] is None else "%.1f" % r["new_query_ms"],
+                "-" if r["new_query_max_ms"] is None
+                else "%.1f" % r["new_query_max_ms"],
+                r["bytes"]))
+
+        print("\nfirst render in headless Chromium, new browser context "
+              "each time:\n  %-20s %18s %26s" % (
+                  "page", "navigation->drawn", "tab page start->rendered"))
+        renders = first_render(tb)
+        figures["first_render"] = renders
+        for r in renders:
+            print("  %-20s %16.2f s %24.2f s%s" % (
+                r["where"], r["seconds"], r["tab_seconds"],
+                " ERRORS: %s" % r["errors"] if r["errors"] else ""))
+
+        # Zooming around: 60 new ranges, each a new query.
+        for k in range(60):
+            lo = (k * 997) % max(1, args.steps - 1000)
+            for signal in SIGNALS:
+                timed_get(tb, query("/heatmap", run="deep_000", signal=signal,
+                                    max_steps=SCREEN_POINTS, format="f32",
+                                    start_step=lo, end_step=lo + 1000))
+        figures["memory_end"] = memory(tb._process.pid)
+
+    print("\nmemory (MB): RSS after start -> RSS at the end / peak RSS")
+    for name, (rss_end, peak) in figures["memory_end"].items():
+        start = figures["memory_started"].get(name, (float("nan"),))[0]
+        print("  %-26s %7.0f -> %7.0f / %7.0f" % (name, start, rss_end, peak))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=2)
+        print("\nwrote", args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+// Unit tests of model.js's decoders (node --test): no fetch involved.
+import assert from "node:assert/strict";
+import test from "node:test";
+
+import {
+  decodeF32Matrix, decodeHeatmap, decodeNumber, decodeNumbers, decodeRun,
+  fingerprint,
+} from "../model.js";
+
+function f32Base64(rows) {
+  const flat = new Float32Array(rows.flat());
+  return Buffer.from(flat.buffer).toString("base64");
+}
+
+test("decodeNumber turns the server's markers back into numbers", () => {
+  assert.equal(decodeNumber(1.5), 1.5);
+  assert.ok(Number.isNaN(decodeNumber("NaN")));
+  assert.equal(decodeNumber("Infinity"), Infinity);
+  assert.equal(decodeNumber("-Infinity"), -Infinity);
+  assert.ok(Number.isNaN(decodeNumber(null)));
+  assert.deepEqual(Array.from(decodeNumbers([1, "Infinity"])), [1, Infinity]);
+  assert.equal(decodeNumbers(undefined).length, 0);
+});
+
+test("decodeF32Matrix reads row-major float32 with NaN and Inf", () => {
+  const rows = decodeF32Matrix(f32Base64([[1, 2, NaN], [0.5, Infinity, -3]]), 2, 3);
+  assert.equal(rows.length, 2);
+  assert.deepEqual(Array.from(rows[0]).slice(0, 2), [1, 2]);
+  assert.ok(Number.isNaN(rows[0][2]));
+  assert.deepEqual(Array.from(rows[1]), [0.5, Infinity, -3]);
+  assert.throws(() => decodeF32Matrix(f32Base64([[1, 2]]), 2, 3));
+  assert.deepEqual(decodeF32Matrix("", 0, 5), []);
+});
+
+test("decodeHeatmap handles both formats alike", () => {
+  const common = {signal: "grad_norm", scale: "log", available: true,
+    rows: [{name: "a"}, {name: "b"}], steps: [0, 10], step_ends: [9, 19],
+    range: [0.5, "Infinity"], total_steps: 20, downsampled: true,
+    extent: [0, 19]};
+  const json = decodeHeatmap({...common, values: [[1, "NaN"], [2, 3]]}, "s");
+  const f32 = decodeHeatmap({...common, encoding: "f32",
+    values_f32: f32Base64([[1, NaN], [2, 3]])}, "s");
+  for (const hm of [json, f32]) {
+    assert.equal(hm.scale, "log");
+    assert.deepEqual(hm.stepEnds, [9, 19]);
+    assert.equal(hm.values[0][0], 1);
+    assert.ok(Number.isNaN(hm.values[0][1]));
+    assert.equal(hm.values[1][1], 3);
+    assert.equal(hm.range[1], Infinity);
+    assert.deepEqual(hm.extent, [0, 19]);
+  }
+});
+
+test("decodeRun decodes series, bounds and epochs", () => {
+  const run = decodeRun({
+    run: "r", status: "ok", alerts: [], problems: [], facts: {},
+    step_series: {loss: {steps: [0, 5], step_ends: [4, 9], values: [1, "NaN"],
+      min: [0.5, "NaN"], max: [2, "NaN"]}},
+    downsampled: true, extent: [0, 9], step_range: null,
+    epochs: {loss: {steps: [0], values: [0.5]}},
+    gaps: {loss: {steps: [0], values: [0.1], ratio: [1.2]}},
+    epoch_end_step: {steps: [0], values: [9]},
+    layers: [{name: "a"}], variables: [], signals: {},
+  }, "sig");
+  assert.equal(run.signature, "sig");
+  assert.deepEqual(Array.from(run.stepSeries.loss.max).slice(0, 1), [2]);
+  assert.ok(Number.isNaN(run.stepSeries.loss.values[1]));
+  assert.deepEqual(run.extent, [0, 9]);
+  assert.deepEqual(run.epochEndStep, {steps: [0], values: [9]});
+  assert.equal(run.gaps.loss.ratio[0], 1.2);
+  const bare = decodeRun({run: "r"}, "x");
+  assert.deepEqual(bare.alerts, []);
+  assert.equal(bare.extent, null);
+});
+
+test("fingerprint tells bodies apart", () => {
+  assert.equal(fingerprint("abc"), fingerprint("abc"));
+  assert.notEqual(fingerprint("abc"), fingerprint("abd"));
+});
