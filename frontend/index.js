@@ -10,12 +10,20 @@ import * as urlstate from "./urlstate.js";
 import {CompareView, DetailView, HEATMAPS, plotWidth} from "./dashboard.js";
 import {alertKey} from "./chartdata.js";
 import {runStyle, themeColors} from "./colors.js";
+import {
+  PAGE_SIZE, countText, hasPending, normalizeQuery, runPage, runsChanged,
+} from "./runfilter.js";
 
 const POLL_LIVE_MS = 5000;  // while a run's data keeps changing
 const POLL_IDLE_MS = 30000;
 const LIVE_FOR_MS = 120000;  // "live" this long after the last change
 const COMPARE_DEFAULT = 8;  // runs ticked for comparison by default
 const ZOOM_FETCH_MS = 200;
+// While a run shown in the list waits for its diagnosis, the list is asked
+// for again this long after each answer (the server diagnoses for a
+// bounded time per request).
+const POLL_PENDING_MS = 1000;
+const MAX_RUNS_LIMIT = 10000;  // the /runs route's largest page
 
 /** Links a stylesheet next to this module (no inline styles or scripts
  *  are needed, so TensorBoard's content security policy is satisfied). */
@@ -119,8 +127,13 @@ class App {
     this.expanded = new Set();
     this.selection = {key: null, layer: null};
     this.runs = null;
+    this.runPositions = new Map();  // run -> its place in this.runs
     this.runsProblems = [];
     this.runsSignature = null;
+    this.runsToken = 0;  // the latest /runs listing asked for
+    this.runShown = PAGE_SIZE;  // how many matching runs the list shows
+    this.picker = null;
+    this.pendingTimer = null;
     this.error = null;
     this.detail = null;
     this.compare = null;
@@ -169,8 +182,7 @@ class App {
   }
 
   runIndex(run) {
-    const names = (this.runs || []).map((r) => r.run);
-    return Math.max(0, names.indexOf(run));
+    return this.runPositions.get(run) ?? 0;
   }
 
   runColor(run) {
@@ -178,10 +190,15 @@ class App {
   }
 
   compared() {
-    const names = (this.runs || []).map((r) => r.run);
     const chosen = this.state.runs === null ?
-      names.slice(0, COMPARE_DEFAULT) : this.state.runs;
-    return new Set(chosen.filter((r) => names.includes(r)));
+      (this.runs || []).slice(0, COMPARE_DEFAULT).map((r) => r.run) :
+      this.state.runs;
+    return new Set(chosen.filter((r) => this.runPositions.has(r)));
+  }
+
+  /** The entries the run list shows: the first matches of the search. */
+  visibleRuns() {
+    return runPage(this.runs || [], this.state.search, this.runShown).shown;
   }
 
   writeUrl() {
@@ -231,17 +248,11 @@ class App {
   async refresh() {
     const generation = ++this.generation;
     try {
-      const runs = await model.fetchRuns();
+      const runs = await this.fetchRunsList();
       if (generation !== this.generation) return;
       this.error = null;
       this.banner.replaceChildren();
-      if (runs.signature !== this.runsSignature) {
-        if (this.runsSignature !== null) this.lastChange = Date.now();
-        this.runsSignature = runs.signature;
-        this.runs = runs.runs;
-        this.runsProblems = runs.problems;
-        this.updateRuns();
-      }
+      if (runs) this.applyRuns(runs);
       await Promise.all([this.loadDetail(generation), this.loadCompare(generation)]);
       if (generation !== this.generation) return;
       const live = Date.now() - this.lastChange < LIVE_FOR_MS;
@@ -253,6 +264,74 @@ class App {
     } finally {
       if (generation === this.generation) this.schedule();
     }
+  }
+
+  /**
+   * The whole run list, or null when a newer listing was asked for in the
+   * meantime. While a search is on and runs it shows are pending, the
+   * matching runs are asked for first: the server spends its diagnosis
+   * time on the runs it answers, in order, so the ones the list shows
+   * get theirs first.
+   */
+  async fetchRunsList() {
+    const token = ++this.runsToken;
+    const query = normalizeQuery(this.state.search);
+    if (query && this.runs && hasPending(this.visibleRuns())) {
+      try {
+        await model.fetchRuns({search: query,
+          limit: Math.min(this.runShown, MAX_RUNS_LIMIT)});
+      } catch (e) {
+        // the full listing below reports any error
+      }
+    }
+    const runs = await model.fetchRuns();
+    return token === this.runsToken ? runs : null;
+  }
+
+  /** A new listing of the runs: the sidebar, the shown run, the polls. */
+  applyRuns(runs) {
+    if (runs.signature !== this.runsSignature) {
+      if (this.runs !== null && runsChanged(this.runs, runs.runs)) {
+        this.lastChange = Date.now();
+      }
+      this.runsSignature = runs.signature;
+      this.runs = runs.runs;
+      this.runPositions = new Map(this.runs.map((r, i) => [r.run, i]));
+      this.runsProblems = runs.problems;
+      this.updateRuns();
+    }
+    this.schedulePending();
+  }
+
+  /** Asks for the run list again soon while a run it shows is pending. */
+  schedulePending() {
+    clearTimeout(this.pendingTimer);
+    this.pendingTimer = null;
+    if (!this.runs || !hasPending(this.visibleRuns())) return;
+    this.pendingTimer = setTimeout(() => this.pollRuns(), POLL_PENDING_MS);
+  }
+
+  /** Only the run list (the statuses of pending runs), not the run shown. */
+  async pollRuns() {
+    this.pendingTimer = null;
+    // A hidden page waits: becoming visible refreshes everything.
+    if (document.visibilityState === "hidden") return;
+    let runs;
+    try {
+      runs = await this.fetchRunsList();
+    } catch (e) {
+      return;  // the regular refresh shows the error and retries
+    }
+    if (!runs) return;  // a newer listing is under way
+    const known = this.runPositions;
+    if (runs.runs.length !== known.size ||
+        !runs.runs.every((r) => known.has(r.run))) {
+      this.refresh();  // runs came or went: the full refresh
+      return;
+    }
+    this.error = null;
+    this.banner.replaceChildren();
+    this.applyRuns(runs);
   }
 
   showError(e) {
@@ -271,8 +350,7 @@ class App {
 
   /** The run list changed: sidebar, detail run, comparison. */
   updateRuns() {
-    const names = this.runs.map((r) => r.run);
-    if (!names.length) {
+    if (!this.runs.length) {
       this.sidebar.replaceChildren();
       this.sidebar.hidden = true;
       this.destroyViews();
@@ -284,9 +362,9 @@ class App {
       return;
     }
     this.sidebar.hidden = false;
-    if (!names.includes(this.state.run)) {
+    if (!this.runPositions.has(this.state.run)) {
       if (this.state.run !== null && this.detail) this.state.zoom = null;
-      this.state.run = names[0];
+      this.state.run = this.runs[0].run;
     }
     this.drawSidebar();
     if (!this.compare || !this.detail || this.detail.run !== this.state.run) {
@@ -295,24 +373,64 @@ class App {
     this.writeUrl();
   }
 
+  /** The run picker: its frame is built once (the search box keeps its
+   *  focus), the list of the runs shown is redrawn. A selected or ticked
+   *  run the search hides stays selected or ticked. */
   drawSidebar() {
+    if (!this.picker) {
+      this.picker = views.runPicker(this.state.search, {
+        onSearch: (text) => this.setSearch(text),
+        onMore: () => this.showMoreRuns(),
+        onCompareAll: (on) => this.setCompareAll(on),
+      });
+    }
+    if (this.picker.parentNode !== this.sidebar) {
+      this.sidebar.replaceChildren(this.picker);
+    }
     const focused = document.activeElement;
     const focusRun = focused && focused.closest ?
       focused.closest(".th-run-item") : null;
     const focusClass = focused && focused.classList.contains("th-compare") ?
       ".th-compare" : ".th-run-name";
-    this.sidebar.replaceChildren(views.runList(this.runs, this.state.run,
+    const scroll = this.sidebar.scrollTop;
+    const page = runPage(this.runs, this.state.search, this.runShown);
+    this.picker.setList(views.runList(page.shown, this.state.run,
         this.compared(), {
           onShow: (run) => this.showRun(run),
           onCompare: (run, on) => this.setCompared(run, on),
-          onCompareAll: (on) => this.setCompareAll(on),
+          colorIndex: (run) => this.runIndex(run),
         }));
+    this.picker.setCount(countText(page.shown.length, page.matched,
+        this.runs.length, this.state.search));
+    this.picker.setMore(page.more);
+    this.sidebar.scrollTop = scroll;
     if (focusRun) {
       const item = [...this.sidebar.querySelectorAll(".th-run-item")]
           .find((li) => li.dataset.run === focusRun.dataset.run);
       const target = item && item.querySelector(focusClass);
       if (target) target.focus();
     }
+  }
+
+  /** The run search changed: the first page of its matches. */
+  setSearch(text) {
+    if (text === this.state.search) return;
+    this.state.search = text;
+    this.runShown = PAGE_SIZE;
+    this.writeUrl();
+    if (!this.runs) return;
+    this.drawSidebar();
+    this.schedulePending();
+  }
+
+  /** "Show more": the next page of matches; focus on the first of it. */
+  showMoreRuns() {
+    const shown = this.visibleRuns().length;
+    this.runShown = shown + PAGE_SIZE;
+    this.drawSidebar();
+    const names = this.picker.querySelectorAll(".th-run-name");
+    if (names[shown]) names[shown].focus();
+    this.schedulePending();
   }
 
   destroyViews() {
@@ -357,8 +475,14 @@ class App {
     this.loadCompare(this.generation).catch((e) => this.showError(e));
   }
 
+  /** "all" ticks every run the list shows (the search's matches, a page
+   *  at a time), "none" unticks every run. */
   setCompareAll(on) {
-    this.state.runs = on ? this.runs.map((r) => r.run) : [];
+    const set = on ? this.compared() : new Set();
+    if (on) {
+      for (const entry of this.visibleRuns()) set.add(entry.run);
+    }
+    this.state.runs = this.runs.map((r) => r.run).filter((r) => set.has(r));
     this.drawSidebar();
     this.writeUrl();
     this.loadCompare(this.generation).catch((e) => this.showError(e));
@@ -475,7 +599,8 @@ class App {
 
   async loadCompare(generation) {
     if (!this.compare || !this.runs) return;
-    const runs = this.runs.map((r) => r.run).filter((r) => this.compared().has(r));
+    const compared = this.compared();
+    const runs = this.runs.map((r) => r.run).filter((r) => compared.has(r));
     const maxSteps = this.maxSteps();
     const entries = await Promise.all(runs.map(async (run) => {
       if (this.detail && run === this.detail.run && this.full) {

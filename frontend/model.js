@@ -126,14 +126,34 @@ function extentOf(value) {
       value.every(Number.isFinite) ? value : null;
 }
 
-/** Runs with trainhealth data: [{run, status, alert_count, problems}]. */
-export async function fetchRuns() {
-  const {body, signature} = await getJson("./runs");
+/** Decodes the /runs route's body. */
+export function decodeRuns(body, signature) {
+  const runs = Array.isArray(body.runs) ? body.runs : [];
   return {
     signature,
-    runs: Array.isArray(body.runs) ? body.runs : [],
+    runs,
     problems: Array.isArray(body.problems) ? body.problems : [],
+    total: Number.isInteger(body.total) ? body.total : runs.length,
+    pending: Number.isInteger(body.pending) ? body.pending :
+      runs.filter((r) => r.status === "pending").length,
   };
+}
+
+/**
+ * Runs with trainhealth data: {runs: [{run, status, alert_count,
+ * problems}], problems, total, pending}. A status is "pending" while the
+ * server has not diagnosed the run yet (it diagnoses for a bounded time
+ * per request, the runs it answers in order). options: {search, offset,
+ * limit} pick a page of the runs whose name contains `search`; without
+ * them every run is listed.
+ */
+export async function fetchRuns(options) {
+  const params = {};
+  if (options && options.search) params.search = options.search;
+  if (options && options.offset) params.offset = Math.floor(options.offset);
+  if (options && options.limit) params.limit = Math.floor(options.limit);
+  const {body, signature} = await getJson("./runs", params);
+  return decodeRuns(body, signature);
 }
 
 /** Decodes the /run route's body. */

@@ -67,12 +67,13 @@ export function writeParams(hash, params, prefix = PREFIX) {
 /**
  * The view state from the plugin's params:
  *   {run: string|null, runs: string[]|null, signal, zoom: [lo, hi]|null,
- *    filter: string, collapse: boolean|null}
+ *    filter: string, collapse: boolean|null, search: string}
+ * (`filter` is the layer filter, `search` the run picker's search).
  * Anything malformed reads as its default (null: "not chosen").
  */
 export function stateFromParams(params) {
   const state = {run: null, runs: null, signal: DEFAULT_SIGNAL, zoom: null,
-    filter: "", collapse: null};
+    filter: "", collapse: null, search: ""};
   if (typeof params.run === "string" && params.run) state.run = params.run;
   if (typeof params.runs === "string") {
     try {
@@ -96,6 +97,7 @@ export function stateFromParams(params) {
     }
   }
   if (typeof params.filter === "string") state.filter = params.filter;
+  if (typeof params.search === "string") state.search = params.search;
   if (params.collapse === "1") state.collapse = true;
   if (params.collapse === "0") state.collapse = false;
   return state;
@@ -113,6 +115,7 @@ export function paramsFromState(state) {
     params.zoom = `${Math.floor(state.zoom[0])},${Math.ceil(state.zoom[1])}`;
   }
   if (state.filter) params.filter = state.filter;
+  if (state.search) params.search = state.search;
   if (state.collapse === true) params.collapse = "1";
   if (state.collapse === false) params.collapse = "0";
   return params;

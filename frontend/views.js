@@ -93,16 +93,99 @@ export function createTooltip() {
 // ---------------------------------------------------------------- runs
 
 /**
- * The run picker: per run a checkbox (overlay it in the comparison) and a
- * button (show its details), with its colour, status and alert count.
- * Arrow keys move between runs, Home/End to the ends.
- * handlers: {onShow(run), onCompare(run, checked), onCompareAll(bool)}.
+ * The run picker's frame, built once: title, "compare all / none", the
+ * search box, a count line, the slot for the list (setList) and a "show
+ * more" button. Only the slot and the count change as runs arrive or the
+ * search changes, so typing keeps its focus and caret.
+ * handlers: {onSearch(text), onMore(), onCompareAll(bool)}.
+ * The returned element has setList(listNode), setCount(text) and
+ * setMore(n) (n: how many "show more" adds; 0 hides it).
+ */
+export function runPicker(query, handlers) {
+  const all = el("button", "th-link", "all");
+  all.type = "button";
+  all.title = "Compare every run shown in the list";
+  all.addEventListener("click", () => handlers.onCompareAll(true));
+  const none = el("button", "th-link", "none");
+  none.type = "button";
+  none.addEventListener("click", () => handlers.onCompareAll(false));
+  const search = el("input", "th-run-search");
+  search.type = "search";
+  search.id = "th-run-search";
+  search.placeholder = "Part of a run's name";
+  search.autocomplete = "off";
+  search.spellcheck = false;
+  search.value = query || "";
+  const label = el("label", "th-run-search-label", "Search runs");
+  label.htmlFor = search.id;
+  let timer = null;
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => handlers.onSearch(search.value), 150);
+  });
+  search.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      clearTimeout(timer);
+      handlers.onSearch(search.value);
+    }
+    if (event.key === "ArrowDown") {
+      // On to the list: the first run shown.
+      const first = nav.querySelector(".th-run-name");
+      if (first) {
+        event.preventDefault();
+        first.focus();
+      }
+    }
+  });
+  const count = el("p", "th-run-count", "");
+  count.setAttribute("role", "status");
+  const slot = el("div", "th-run-slot");
+  const more = el("button", "th-button th-more-runs", "");
+  more.type = "button";
+  more.hidden = true;
+  more.addEventListener("click", () => handlers.onMore());
+  const nav = el("nav", "th-runs", null, [
+    el("h2", "th-runs-title", "Runs"),
+    el("p", "th-hint", null, [
+      el("span", null, "Tick runs to compare them; compare "),
+      all, el("span", null, " / "), none,
+    ]),
+    el("div", "th-run-search-box", null, [label, search]),
+    count,
+    slot,
+    more,
+  ]);
+  nav.setAttribute("aria-label", "Run picker");
+  nav.searchInput = search;
+  nav.setList = (list) => slot.replaceChildren(list);
+  nav.setCount = (text) => {
+    if (count.textContent !== text) count.textContent = text;
+  };
+  nav.setMore = (n) => {
+    more.hidden = !n;
+    more.textContent = n ? `Show ${n} more` : "";
+  };
+  return nav;
+}
+
+const STATUS_TITLES = {
+  pending: "Not diagnosed yet: the tab asks again in a moment",
+  unknown: "The run could not be read or diagnosed",
+};
+
+/**
+ * The list of runs shown: per run a checkbox (overlay it in the
+ * comparison) and a button (show its details), with its colour, status and
+ * alert count. Arrow keys move between runs, Home/End to the ends.
+ * handlers: {onShow(run), onCompare(run, checked), colorIndex(run)} (the
+ * colour is the run's place among all runs, not among those shown).
  */
 export function runList(runs, detailRun, compared, handlers) {
   const list = el("ul", "th-run-list");
   list.setAttribute("aria-label", "Runs");
   runs.forEach((entry, index) => {
-    const style = runStyle(index);
+    const style = runStyle(handlers.colorIndex ?
+      handlers.colorIndex(entry.run) : index);
     const check = el("input", "th-compare");
     check.type = "checkbox";
     check.checked = compared.has(entry.run);
@@ -120,10 +203,13 @@ export function runList(runs, detailRun, compared, handlers) {
     name.addEventListener("click", () => handlers.onShow(entry.run));
     const alerts = entry.alert_count ?
       `${entry.alert_count} alert${entry.alert_count === 1 ? "" : "s"}` : "";
+    const badge = el("span", `th-badge th-badge-${entry.status}`,
+        entry.status);
+    if (STATUS_TITLES[entry.status]) badge.title = STATUS_TITLES[entry.status];
     const item = el("li", `th-run-item th-run-${entry.status}`, null, [
       check, swatch, name,
       el("span", "th-run-meta", null, [
-        el("span", `th-badge th-badge-${entry.status}`, entry.status),
+        badge,
         alerts ? el("span", "th-run-alerts", alerts) : null,
       ]),
     ]);
@@ -148,20 +234,7 @@ export function runList(runs, detailRun, compared, handlers) {
     event.preventDefault();
     all[next].focus();
   });
-  const all = el("button", "th-link", "all");
-  all.type = "button";
-  all.addEventListener("click", () => handlers.onCompareAll(true));
-  const none = el("button", "th-link", "none");
-  none.type = "button";
-  none.addEventListener("click", () => handlers.onCompareAll(false));
-  return el("nav", "th-runs", null, [
-    el("h2", "th-runs-title", "Runs"),
-    el("p", "th-hint", null, [
-      el("span", null, "Tick runs to compare them; compare "),
-      all, el("span", null, " / "), none,
-    ]),
-    list,
-  ]);
+  return list;
 }
 
 // ---------------------------------------------------------------- alerts

@@ -8,10 +8,14 @@ return plain JSON-ready dicts, which keeps them testable without HTTP.
 
 Routes (all under /data/plugin/trainhealth), GET:
 
-  /runs
-      {"runs": [{"run": str, "status": "ok"|"warning"|"critical"|"unknown",
+  /runs[?search=S][&offset=N][&limit=M]
+      {"runs": [{"run": str,
+                 "status": "ok"|"warning"|"critical"|"unknown"|"pending",
                  "alert_count": int, "problems": [str]}],
-       "problems": [str]}
+       "problems": [str],
+       "total": int,          (runs whose name contains S; all runs without S)
+       "offset": int, "limit": int | null,   (as asked; null: no limit)
+       "pending": int}        (runs in "runs" not diagnosed yet)
   /run?run=R[&max_steps=N][&start_step=A][&end_step=B]
       {"run", "status", "max_steps", "downsampled": bool,
        "extent": [first step, last step] | null,   (of the whole run)
@@ -44,7 +48,17 @@ Routes (all under /data/plugin/trainhealth), GET:
       the frontend (see `frontend/`; uplot.* are built by npm, see setup.py).
 
 "status" is diagnosis.run_status(), or "unknown" when the run could not be
-read or diagnosed. Step keys of `step_series` are the schema's step tags
+read or diagnosed, or "pending" (with no alerts or problems yet) for a run
+/runs has not diagnosed yet. /runs answers in bounded time however many runs
+the logdir holds: every name comes from the data provider's listing (cheap),
+the status of a run already diagnosed since its data last changed comes from
+the cache, and the runs still unknown are diagnosed in the order answered
+for at most `_RUNS_BUDGET_S` per request (at least one run, so that repeated
+requests always make progress; a read under way when the budget runs out
+finishes); the rest are "pending" until a later request. Runs are sorted by
+name; `search` keeps those whose name contains it (case-insensitive), and
+`offset`/`limit` page through what is left. Opening a run (/run) diagnoses
+it at once. Step keys of `step_series` are the schema's step tags
 without "step/". Per-layer gradient norms are aggregated from the
 variables (see `_per_layer`).
 
@@ -129,6 +143,7 @@ ASSETS = {
     "chartdata.js": "text/javascript",
     "colors.js": "text/javascript",
     "urlstate.js": "text/javascript",
+    "runfilter.js": "text/javascript",
     "style.css": "text/css",
     # Built from npm's uplot package (frontend/build.mjs).
     "uplot.js": "text/javascript",
@@ -156,8 +171,14 @@ _RESPONSE_CACHE_SIZE = 48
 _RESPONSE_CACHE_BYTES = 48 << 20
 # How long a listing of the runs' fingerprints is trusted.
 _FINGERPRINT_TTL_S = 1.0
+# Time one /runs request may spend diagnosing runs not diagnosed yet.
+_RUNS_BUDGET_S = 1.0
+# The largest page of /runs, and the longest search string.
+MAX_RUNS_LIMIT = 10000
+MAX_SEARCH_LENGTH = 1000
 
 STATUS_UNKNOWN = "unknown"
+STATUS_PENDING = "pending"
 
 
 class TrainHealthPlugin(base_plugin.TBPlugin):
@@ -208,7 +229,14 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
     @wrappers.Request.application
     def _runs_route(self, request):
         ctx, experiment = _request_context(request)
-        return _respond_json(request, lambda: self.runs_impl(ctx, experiment))
+
+        def body():
+            return self.runs_impl(
+                ctx, experiment, search=_search_arg(request),
+                offset=_count_arg(request, "offset", 0, 0),
+                limit=_count_arg(request, "limit", None, 1, MAX_RUNS_LIMIT))
+
+        return _respond_json(request, body)
 
     @wrappers.Request.application
     def _run_route(self, request):
@@ -258,28 +286,61 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
 
     # Logic.
 
-    def runs_impl(self, ctx, experiment):
-        """Lists the runs with trainhealth data and the status of each."""
+    def runs_impl(self, ctx, experiment, search=None, offset=0, limit=None,
+                  budget_s=None):
+        """Lists the runs with trainhealth data and the status of each.
+
+        Runs are sorted by name; `search` keeps those whose name contains
+        it (case-insensitive), then `offset` and `limit` (None: no limit)
+        pick a page. The status of a run diagnosed since its data last
+        changed comes from the cache; the others in the page are diagnosed
+        in order for at most `budget_s` seconds (default `_RUNS_BUDGET_S`;
+        at least one run is diagnosed) and the rest answered as "pending".
+        """
+        result = {"runs": [], "problems": [], "total": 0, "offset": offset,
+                  "limit": limit, "pending": 0}
         if self._data_provider is None:
-            return {"runs": [], "problems": ["no data provider"]}
+            result["problems"].append("no data provider")
+            return result
         try:
             fingerprints = self._fingerprints(ctx, experiment)
         except errors.PublicError:
             raise
         except Exception as e:  # pylint: disable=broad-except
-            return {"runs": [], "problems": ["cannot list runs: %s" % e]}
-        runs = []
-        for run in sorted(fingerprints):
-            diagnosis = self._diagnosis(ctx, experiment, run,
-                                        fingerprints[run])
-            runs.append({
+            result["problems"].append("cannot list runs: %s" % e)
+            return result
+        names = sorted(fingerprints)
+        if search:
+            needle = search.lower()
+            names = [run for run in names if needle in run.lower()]
+        result["total"] = len(names)
+        page = names[offset:] if limit is None else \
+            names[offset:offset + limit]
+        budget_s = _RUNS_BUDGET_S if budget_s is None else budget_s
+        deadline = time.monotonic() + budget_s
+        diagnosed_one = False
+        for run in page:
+            fingerprint = fingerprints[run]
+            diagnosis = self._cached_diagnosis(experiment, run, fingerprint)
+            if diagnosis is None:
+                left = deadline - time.monotonic()
+                if left > 0 or not diagnosed_one:
+                    diagnosed_one = True
+                    diagnosis = self._diagnosis(ctx, experiment, run,
+                                                fingerprint, wait=left)
+            if diagnosis is None:
+                result["pending"] += 1
+                result["runs"].append({"run": run, "status": STATUS_PENDING,
+                                       "alert_count": 0, "problems": []})
+                continue
+            result["runs"].append({
                 "run": run,
                 "status": diagnosis["status"],
                 "alert_count": len(diagnosis["alerts"]),
                 "problems": diagnosis["problems"],
             })
         self._forget_runs_except(experiment, set(fingerprints))
-        return {"runs": runs, "problems": []}
+        return result
 
     def run_impl(self, ctx, experiment, run, max_steps=DEFAULT_MAX_STEPS,
                  step_range=None):
@@ -475,14 +536,22 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                 self._response_bytes -= len(old)
         return _JsonText(text)
 
-    def _run_data(self, ctx, experiment, run, fingerprint):
+    def _run_data(self, ctx, experiment, run, fingerprint, wait=None):
         """The served data of a run (`_RunData`), read at most once per
-        change of its data."""
+        change of its data.
+
+        A read waits for any other read under way; with `wait` (seconds)
+        for at most that long, and None is returned if that was not enough.
+        """
         key = (experiment, run)
         cached = self._cached_run_data(key, fingerprint)
         if cached is not None:
             return cached
-        with self._read_lock:
+        if wait is None:
+            self._read_lock.acquire()
+        elif not self._read_lock.acquire(timeout=max(wait, 0.0)):
+            return None
+        try:
             # Another request may have read it while this one waited.
             cached = self._cached_run_data(key, fingerprint)
             if cached is not None:
@@ -492,6 +561,8 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             diagnosis = _diagnose(series, problems)
             del series  # only what the routes serve is kept
             _release_memory()
+        finally:
+            self._read_lock.release()
         with self._lock:
             self._diagnosis_cache[key] = (fingerprint, diagnosis)
             self._run_cache[key] = data
@@ -527,24 +598,33 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                             % (type(e).__name__, e))
         return series, problems
 
-    def _diagnosis(self, ctx, experiment, run, fingerprint):
-        key = (experiment, run)
+    def _cached_diagnosis(self, experiment, run, fingerprint):
+        """The diagnosis of the run's data as `fingerprint` says, if known."""
         with self._lock:
-            cached = self._diagnosis_cache.get(key)
+            cached = self._diagnosis_cache.get((experiment, run))
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
+        return None
+
+    def _diagnosis(self, ctx, experiment, run, fingerprint, wait=None):
+        """The run's diagnosis, reading the run if needed; with `wait`, None
+        when another read kept the run from being read that long (see
+        `_run_data`)."""
+        cached = self._cached_diagnosis(experiment, run, fingerprint)
+        if cached is not None:
+            return cached
         # Reading the run diagnoses it too (and caches the diagnosis).
-        self._run_data(ctx, experiment, run, fingerprint)
-        with self._lock:
-            cached = self._diagnosis_cache.get(key)
-        if cached is not None and cached[0] == fingerprint:
-            return cached[1]
+        if self._run_data(ctx, experiment, run, fingerprint, wait) is None:
+            return None
+        cached = self._cached_diagnosis(experiment, run, fingerprint)
+        if cached is not None:
+            return cached
         # The run's data was cached under this fingerprint but its
         # diagnosis was forgotten: diagnose a fresh read.
         series, problems = self._read(ctx, experiment, run)
         result = _diagnose(series, problems)
         with self._lock:
-            self._diagnosis_cache[key] = (fingerprint, result)
+            self._diagnosis_cache[(experiment, run)] = (fingerprint, result)
         return result
 
     def _forget_runs_except(self, experiment, runs):
@@ -993,6 +1073,28 @@ def _step_range_arg(request):
     if None not in bounds and bounds[0] > bounds[1]:
         raise errors.InvalidArgumentError("start_step is after end_step")
     return tuple(bounds)
+
+
+def _count_arg(request, name, default, low, high=None):
+    """An integer parameter from `low` to `high` (None: no upper bound),
+    written in decimal digits only; `default` when it is left out."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if (raw.isascii() and raw.isdigit() and len(raw) <= 12
+            and low <= int(raw) and (high is None or int(raw) <= high)):
+        return int(raw)
+    raise errors.InvalidArgumentError(
+        "%s must be an integer from %d%s" % (
+            name, low, " up" if high is None else " to %d" % high))
+
+
+def _search_arg(request):
+    value = request.args.get("search") or None
+    if value is not None and len(value) > MAX_SEARCH_LENGTH:
+        raise errors.InvalidArgumentError(
+            "search must be at most %d characters" % MAX_SEARCH_LENGTH)
+    return value
 
 
 def _format_arg(request):

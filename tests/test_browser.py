@@ -2,16 +2,17 @@
 
 Chromium (Debian's, driven by Playwright, headless) loads TensorBoard's own
 page and the plugin's iframe, and checks what a user sees and does: the run
-picker (mouse and keyboard), run comparison, the heatmaps' tooltips and
-known colours, drag-to-zoom shared by every chart and heatmap, alert
-evidence, the layer filter and folding, dark mode, state in the URL,
-TensorBoard's reload with new data, empty, partial and error states, and
-that hostile names stay text. Every console error and uncaught page error
-fails a test.
+picker (mouse and keyboard), its search and bounded list over a few
+hundred runs, some still pending diagnosis, run comparison, the heatmaps'
+tooltips and known colours, drag-to-zoom shared by every chart and
+heatmap, alert evidence, the layer filter and folding, dark mode, state in
+the URL, TensorBoard's reload with new data, empty, partial and error
+states, and that hostile names stay text. Every console error and uncaught
+page error fails a test.
 
 One TensorBoard process (multiplexer, reloading every 2 s) and one browser
-serve the module; the how-to and demo tests start their own TensorBoard.
-The last test trains the demo's runs and opens them in the tab.
+serve the module; the how-to, many-runs and demo tests start their own
+TensorBoard. The last test trains the demo's runs and opens them in the tab.
 """
 
 import json
@@ -23,6 +24,9 @@ import time
 import urllib.parse
 
 import pytest
+
+from tensorboard_plugin_trainhealth import metadata
+from tensorboard_plugin_trainhealth.writer import SummaryWriter
 
 from tests import logdir_fixtures as fx
 from tests import tb_process
@@ -76,9 +80,13 @@ def logdir(tmp_path_factory):
 def tensorboard(logdir):
     with tb_process.TensorBoardProcess(logdir, load_fast=False) as tb:
         tb.wait_for_plugin("trainhealth")
+        # Listed, and diagnosed (/runs diagnoses for a bounded time per
+        # request and answers "pending" for the runs it has not reached).
         tb_process.wait_for(
-            lambda: len(tb.get_json("/data/plugin/trainhealth/runs")["runs"])
-            == len(RUNS), 60, "all runs listed")
+            lambda: (lambda body: len(body["runs"]) == len(RUNS)
+                     and not body["pending"])(
+                tb.get_json("/data/plugin/trainhealth/runs")),
+            60, "all runs listed and diagnosed")
         yield tb
 
 
@@ -670,6 +678,126 @@ def test_hostile_names_render_as_text(page, tensorboard):
     page.wait_for_timeout(300)  # an onerror would have fired by now
     assert page.evaluate(XSS_FLAGS) == [None, None]
     assert errors.errors == []
+
+
+# A logdir of a few hundred runs: one-record runs in three folders, and two
+# full runs (with heatmaps) to find with the search.
+MANY_TINY_RUNS = 300
+TARGET_RUNS = ["target/mlp_1", "target/mlp_2"]
+
+
+@pytest.fixture(scope="module")
+def many_runs_tb(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("many_runs_browser"))
+    names = list(TARGET_RUNS)
+    for i in range(MANY_TINY_RUNS):
+        name = "exp_%s/trial_%03d" % ("abc"[i % 3], i)
+        writer = SummaryWriter(os.path.join(root, *name.split("/")))
+        try:
+            writer.scalar(metadata.STEP_LOSS, 0, 1.0)
+        finally:
+            writer.close()
+        names.append(name)
+    for name in TARGET_RUNS:
+        fx.write_run(os.path.join(root, *name.split("/")))
+    with tb_process.TensorBoardProcess(root, load_fast=False) as tb:
+        tb.wait_for_plugin("trainhealth")
+        tb_process.wait_for(
+            lambda: tb.get_json("/data/plugin/trainhealth/runs?limit=1")
+            ["total"] == len(names), 60, "all runs listed")
+        yield tb, sorted(names)
+
+
+def test_run_search_with_hundreds_of_runs(page, many_runs_tb):
+    page, errors = page
+    tb, names = many_runs_tb
+    total = len(names)
+
+    # The first listing says no run is diagnosed yet: the list shows them
+    # as pending and the tab asks again until they are.
+    listings = []
+
+    def all_pending(route):
+        response = route.fetch()
+        body = response.json()
+        for entry in body["runs"]:
+            entry.update(status="pending", alert_count=0, problems=[])
+        body["pending"] = len(body["runs"])
+        route.fulfill(response=response, body=json.dumps(body))
+
+    page.on("request", lambda r: listings.append(r.url)
+            if "/trainhealth/runs" in r.url else None)
+    page.route("**/data/plugin/trainhealth/runs", all_pending, times=1)
+    page.goto(tb.url + "/#trainhealth")
+    frame = page.frame_locator("iframe")
+    frame.locator(".th-run-item .th-badge-pending").first.wait_for()
+    items = frame.locator(".th-run-item")
+    wait_until(lambda: frame.locator(".th-badge-pending").count() == 0
+               and items.count() == 100, timeout=30,
+               what="the shown runs diagnosed")
+    assert len(listings) >= 2
+    wait_for_run(frame, names[0])
+
+    # A bounded list with its count, and more on request.
+    count = frame.locator(".th-run-count")
+    assert count.text_content() == "Showing 100 of %d runs" % total
+    assert frame.locator(".th-run-name").all_text_contents() == names[:100]
+    frame.get_by_role("button", name="Show 100 more").click()
+    wait_until(lambda: items.count() == 200, what="200 runs shown")
+    assert count.text_content() == "Showing 200 of %d runs" % total
+    assert frame.locator(".th-run-name").nth(100).evaluate(
+        "node => node === document.activeElement")
+
+    # The search: keyboard reachable and labelled, case-insensitive.
+    search = frame.get_by_label("Search runs")
+    search.fill("TARGET")
+    wait_until(lambda: frame.locator(".th-run-name").all_text_contents()
+               == TARGET_RUNS, what="only the matching runs")
+    assert count.text_content() == (
+        "Showing 2 of 2 runs matching “TARGET” (%d in all)" % total)
+    # On from the search box to the list by keyboard; Enter shows a run.
+    search.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    wait_for_run(frame, "target/mlp_2")
+    assert heatmap_labels(frame, "dead_fraction") == ["dense", "dense_1"]
+    assert canvas_row_colour(frame, "dead_fraction", 1) == VIRIDIS_HIGH
+    assert hash_params(page)["search"] == "TARGET"
+    assert hash_params(page)["run"] == "target/mlp_2"
+
+    # A search that hides the shown run: it stays shown and selected.
+    search.fill("trial_01")
+    expected = [n for n in names if "trial_01" in n]
+    assert len(expected) == 10
+    wait_until(lambda: frame.locator(".th-run-name").all_text_contents()
+               == expected, what="runs matching trial_01")
+    assert count.text_content() == (
+        "Showing 10 of 10 runs matching “trial_01” (%d in all)" % total)
+    assert frame.locator(".th-detail").get_attribute("data-run") == \
+        "target/mlp_2"
+    assert frame.locator(".th-run-name[aria-pressed=true]").count() == 0
+    assert hash_params(page)["run"] == "target/mlp_2"
+
+    search.fill("no such run")
+    wait_until(lambda: items.count() == 0, what="no match")
+    assert count.text_content() == (
+        "No run matches “no such run” (%d in all)" % total)
+    search.fill("")
+    wait_until(lambda: items.count() == 100, what="the first page again")
+    assert "search" not in hash_params(page)
+    assert frame.locator(".th-run-name[aria-pressed=true]").count() == 0
+
+    # A link with a search reproduces the filtered list.
+    page2 = page.context.new_page()
+    errors2 = PageErrors(page2)
+    frame2 = open_tab(page2, tb, {"search": "mlp_1", "run": "target/mlp_1"})
+    wait_for_run(frame2, "target/mlp_1")
+    assert frame2.locator(".th-run-name").all_text_contents() == [
+        "target/mlp_1"]
+    assert frame2.get_by_label("Search runs").input_value() == "mlp_1"
+    page2.close()
+    assert errors.errors == [] and errors2.errors == []
 
 
 def test_how_to_without_trainhealth_data(page, tmp_path):

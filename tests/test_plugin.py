@@ -8,6 +8,7 @@ TensorBoard's.
 """
 
 import json
+import math
 import os
 import urllib.parse
 
@@ -27,8 +28,10 @@ from tensorboard_plugin_trainhealth import loader
 from tensorboard_plugin_trainhealth import metadata
 from tensorboard_plugin_trainhealth import plugin as plugin_lib
 from tensorboard_plugin_trainhealth import reader
+from tensorboard_plugin_trainhealth.writer import SummaryWriter
 
 from tests import logdir_fixtures as fx
+from tests import wsgi_client
 
 PREFIX = "/data/plugin/trainhealth"
 
@@ -141,7 +144,9 @@ def test_plugins_listing_without_data(tmp_path):
     client, _ = _make_client(str(tmp_path))
     listing = json.loads(client.get("/data/plugins_listing").get_data())
     assert listing["trainhealth"]["enabled"] is False
-    assert get_json(client, "/runs") == {"runs": [], "problems": []}
+    assert get_json(client, "/runs") == {"runs": [], "problems": [],
+                                         "total": 0, "offset": 0,
+                                         "limit": None, "pending": 0}
 
 
 # ---------------------------------------------------------------- /runs
@@ -163,6 +168,169 @@ def test_runs_reports_unreadable_tags_as_problems(client):
     text = " ".join(broken["problems"])
     assert "layers/dead_fraction" in text and "newer trainhealth" in text
     assert "run/facts" in text
+
+
+# ---------------------------------------------------------------- many runs
+
+MANY_RUNS = 1500
+KNOWN_STATUSES = {"ok", "warning", "critical", "unknown"}
+
+
+def _write_tiny_run(root, name, loss=1.0, step=0):
+    """One record of one tag: the cheapest run the plugin lists."""
+    writer = SummaryWriter(os.path.join(root, *name.split("/")))
+    try:
+        writer.scalar(metadata.STEP_LOSS, step, loss)
+    finally:
+        writer.close()
+
+
+@pytest.fixture(scope="module")
+def many_runs(tmp_path_factory):
+    """1,500 one-record runs in nested folders (sweep/lr/trial); every
+    100th has a NaN loss (critical). Returns (root, sorted names, the NaN
+    runs, a provider that has loaded them all)."""
+    root = str(tmp_path_factory.mktemp("many_runs"))
+    names, nan_runs = [], set()
+    for i in range(MANY_RUNS):
+        name = "sweep_%02d/lr_%d/trial_%04d" % (i // 100, i // 10 % 10, i)
+        nan = i % 100 == 7
+        _write_tiny_run(root, name, math.nan if nan else 1.0)
+        names.append(name)
+        if nan:
+            nan_runs.add(name)
+    return root, sorted(names), nan_runs, reader.open_logdir(root)
+
+
+def _counting_reads(monkeypatch):
+    reads = []
+    real = reader.read_run
+
+    def counting(*args, **kwargs):
+        reads.append(args[3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reader, "read_run", counting)
+    return reads
+
+
+def test_thousands_of_runs_bounded_work_per_request(many_runs, monkeypatch):
+    root, names, _, provider = many_runs
+    client, _ = wsgi_client.make_client(root, provider)
+    reads = _counting_reads(monkeypatch)
+    # No time to spare: each request still lists every run, and diagnoses
+    # exactly one (so that requests always make progress), in name order.
+    monkeypatch.setattr(plugin_lib, "_RUNS_BUDGET_S", 0.0)
+    for known in (1, 2, 3):
+        body = get_json(client, "/runs")
+        assert [r["run"] for r in body["runs"]] == names
+        assert body["total"] == len(names)
+        assert body["offset"] == 0 and body["limit"] is None
+        statuses = [r["status"] for r in body["runs"]]
+        assert set(statuses[:known]) <= KNOWN_STATUSES
+        assert set(statuses[known:]) == {"pending"}
+        assert body["pending"] == len(names) - known
+        assert reads == names[:known]
+        for entry in body["runs"][known:]:
+            assert entry["alert_count"] == 0 and entry["problems"] == []
+
+
+def test_thousands_of_runs_repeated_requests_diagnose_all(many_runs):
+    root, names, nan_runs, provider = many_runs
+    client, _ = wsgi_client.make_client(root, provider)
+    known_before, requests = -1, 0
+    while True:
+        body = get_json(client, "/runs")
+        requests += 1
+        assert [r["run"] for r in body["runs"]] == names
+        statuses = [r["status"] for r in body["runs"]]
+        assert set(statuses) <= KNOWN_STATUSES | {"pending"}
+        known = len(names) - statuses.count("pending")
+        assert body["pending"] == len(names) - known
+        assert known > known_before  # every request makes progress
+        known_before = known
+        if not body["pending"]:
+            break
+        assert requests < len(names)
+    by_run = {r["run"]: r for r in body["runs"]}
+    assert {r for r, e in by_run.items() if e["status"] == "critical"} \
+        == nan_runs
+    assert all(by_run[r]["alert_count"] >= 1 for r in nan_runs)
+    assert {e["status"] for r, e in by_run.items()
+            if r not in nan_runs} == {"ok"}
+    # Known now: the next answer needs no diagnosis at all.
+    again = get_json(client, "/runs")
+    assert again == body
+
+
+def test_runs_paging_and_search(many_runs, monkeypatch):
+    root, names, _, provider = many_runs
+    client, _ = wsgi_client.make_client(root, provider)
+    monkeypatch.setattr(plugin_lib, "_RUNS_BUDGET_S", 0.0)
+
+    def page(query):
+        body = get_json(client, "/runs?" + query)
+        return [r["run"] for r in body["runs"]], body
+
+    runs, body = page("offset=10&limit=5")
+    assert runs == names[10:15]
+    assert (body["total"], body["offset"], body["limit"]) == (
+        len(names), 10, 5)
+    assert page("offset=%d&limit=5" % (len(names) - 2))[0] == names[-2:]
+    runs, body = page("offset=99999")
+    assert runs == [] and body["total"] == len(names)
+    # Paging through every run yields each name once, in order.
+    paged = []
+    for offset in range(0, len(names), 400):
+        paged += page("offset=%d&limit=400" % offset)[0]
+    assert paged == names
+    # search: a case-insensitive substring of the name, then the paging.
+    runs, body = page("search=SWEEP_03/")
+    assert runs == [n for n in names if n.startswith("sweep_03/")]
+    assert body["total"] == 100 and len(runs) == 100
+    lr4 = [n for n in names if "/lr_4/" in n]
+    runs, body = page("search=%2Flr_4%2F&offset=20&limit=10")
+    assert runs == lr4[20:30] and body["total"] == len(lr4) == 150
+    runs, body = page("search=no-such-run")
+    assert runs == [] and body["total"] == 0 and body["pending"] == 0
+    # The time goes to the runs answered: the first of this page.
+    runs, body = page("search=trial_1234")
+    assert runs == ["sweep_12/lr_3/trial_1234"]
+    assert body["runs"][0]["status"] == "ok" and body["pending"] == 0
+
+
+def test_runs_statuses_follow_changed_data(tmp_path, monkeypatch):
+    root = str(tmp_path)
+    for name in ("a", "b", "c"):
+        _write_tiny_run(root, name)
+    client, plugin = wsgi_client.make_client(root)
+    monkeypatch.setattr(plugin_lib, "_FINGERPRINT_TTL_S", 0.0)
+    assert {r["status"] for r in get_json(client, "/runs")["runs"]} == {"ok"}
+    reads = _counting_reads(monkeypatch)
+    monkeypatch.setattr(plugin_lib, "_RUNS_BUDGET_S", 0.0)
+    # Run b goes on training and its loss turns NaN.
+    _write_tiny_run(root, "b", loss=math.nan, step=1)
+    plugin._data_provider._multiplexer.Reload()
+    body = get_json(client, "/runs")
+    assert {r["run"]: r["status"] for r in body["runs"]} == {
+        "a": "ok", "b": "critical", "c": "ok"}
+    assert reads == ["b"]  # only the changed run was read again
+    assert body["pending"] == 0
+
+
+def test_runs_impl_pages_without_http(many_runs):
+    root, names, _, provider = many_runs
+    plugin = plugin_lib.TrainHealthPlugin(
+        base_plugin.TBContext(data_provider=provider))
+    ctx = tb_context.RequestContext()
+    body = plugin.runs_impl(ctx, "", search="trial_000", offset=3, limit=4,
+                            budget_s=0.0)
+    json.dumps(body, allow_nan=False)
+    assert [r["run"] for r in body["runs"]] == [
+        "sweep_00/lr_0/trial_%04d" % i for i in range(3, 7)]
+    assert body["total"] == 10
+    assert [r["status"] for r in body["runs"]] == ["ok"] + ["pending"] * 3
+    assert body["pending"] == 3
 
 
 # ---------------------------------------------------------------- /run
@@ -483,6 +651,19 @@ def test_caches_stay_within_their_budgets(tmp_path, monkeypatch):
     "/run?run=mlp&start_step=20&end_step=10",
     "/heatmap?run=mlp&signal=grad_norm&end_step=1e3",
     "/heatmap?run=mlp&signal=grad_norm&format=xml",
+    "/runs?offset=-1",
+    "/runs?offset=abc",
+    "/runs?offset=1.5",
+    "/runs?offset=1e3",
+    "/runs?offset=%C2%B2",
+    "/runs?offset=99999999999999",
+    "/runs?limit=0",
+    "/runs?limit=-3",
+    "/runs?limit=abc",
+    "/runs?limit=%20",
+    "/runs?limit=0x10",
+    "/runs?limit=10001",
+    "/runs?search=" + "x" * 1001,
 ])
 def test_bad_parameters_are_400(client, path):
     response = client.get(PREFIX + path)
@@ -516,6 +697,7 @@ def test_unknown_run_or_signal_is_404(client, path):
     ("chartdata.js", "text/javascript", "export function layoutRows"),
     ("colors.js", "text/javascript", "export function viridis"),
     ("urlstate.js", "text/javascript", "p.trainhealth."),
+    ("runfilter.js", "text/javascript", "export function filterRuns"),
     ("style.css", "text/css", ".th-dark"),
     # The charting library, built from npm (frontend/dist or static/).
     ("uplot.js", "text/javascript", "export { uPlot as default }"),

@@ -111,7 +111,7 @@ GARBAGE = st.one_of(
 )
 PARAMS = st.dictionaries(
     st.sampled_from(["run", "signal", "max_steps", "start", "end", "runs",
-                     "x"]),
+                     "offset", "limit", "search", "x"]),
     GARBAGE, max_size=4)
 
 

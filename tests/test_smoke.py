@@ -89,4 +89,5 @@ def test_tab_is_disabled_without_data(tmp_path):
         listing = tb.get_json("/data/plugins_listing")
         assert listing["trainhealth"]["enabled"] is False
         assert json.loads(tb.get(PREFIX + "/runs")[1]) == {
-            "runs": [], "problems": []}
+            "runs": [], "problems": [], "total": 0, "offset": 0,
+            "limit": None, "pending": 0}

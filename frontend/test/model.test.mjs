@@ -4,7 +4,7 @@ import test from "node:test";
 
 import {
   decodeF32Matrix, decodeHeatmap, decodeNumber, decodeNumbers, decodeRun,
-  fingerprint,
+  decodeRuns, fingerprint,
 } from "../model.js";
 
 function f32Base64(rows) {
@@ -76,4 +76,16 @@ test("decodeRun decodes series, bounds and epochs", () => {
 test("fingerprint tells bodies apart", () => {
   assert.equal(fingerprint("abc"), fingerprint("abc"));
   assert.notEqual(fingerprint("abc"), fingerprint("abd"));
+});
+
+test("decodeRuns keeps the page's counts, or derives them", () => {
+  const runs = [{run: "a", status: "ok", alert_count: 0, problems: []},
+    {run: "b", status: "pending", alert_count: 0, problems: []}];
+  assert.deepEqual(decodeRuns({runs, problems: [], total: 2000, pending: 1},
+      "s"), {signature: "s", runs, problems: [], total: 2000, pending: 1});
+  const bare = decodeRuns({runs}, "t");
+  assert.equal(bare.total, 2);
+  assert.equal(bare.pending, 1);
+  assert.deepEqual(decodeRuns({}, "u"), {signature: "u", runs: [],
+    problems: [], total: 0, pending: 0});
 });

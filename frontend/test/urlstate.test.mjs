@@ -35,7 +35,8 @@ test("writeParams keeps TensorBoard's keys byte for byte", () => {
 
 test("state round-trips through params and the hash", () => {
   const state = {run: "<b>&run", runs: ["a", "b,c"], signal: "gap",
-    zoom: [10, 200], filter: "dense_\\d+", collapse: false};
+    zoom: [10, 200], filter: "dense_\\d+", collapse: false,
+    search: "exp/1 & <b>"};
   const hash = writeParams("#trainhealth&x=1", paramsFromState(state));
   assert.deepEqual(stateFromParams(readParams(hash)), state);
 });
@@ -44,7 +45,7 @@ test("malformed params read as defaults", () => {
   const state = stateFromParams({runs: "[1,2", signal: "bogus",
     zoom: "20,10", collapse: "maybe", run: ""});
   assert.deepEqual(state, {run: null, runs: null, signal: "loss", zoom: null,
-    filter: "", collapse: null});
+    filter: "", collapse: null, search: ""});
   assert.deepEqual(stateFromParams({zoom: "abc"}).zoom, null);
   assert.deepEqual(stateFromParams({runs: "{\"a\":1}"}).runs, null);
   assert.deepEqual(stateFromParams({runs: "[]"}).runs, []);
@@ -52,6 +53,6 @@ test("malformed params read as defaults", () => {
 
 test("paramsFromState leaves defaults out and rounds the zoom outwards", () => {
   assert.deepEqual(paramsFromState({run: null, runs: null, signal: "loss",
-    zoom: null, filter: "", collapse: null}), {});
+    zoom: null, filter: "", collapse: null, search: ""}), {});
   assert.deepEqual(paramsFromState({zoom: [10.7, 19.2]}), {zoom: "10,20"});
 });
