@@ -687,6 +687,14 @@ def test_unknown_run_or_signal_is_404(client, path):
 # ---------------------------------------------------------------- assets
 
 
+def test_every_frontend_module_is_servable():
+    """A module added to frontend/ but not to the whitelist would 404."""
+    frontend = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "frontend")
+    modules = {n for n in os.listdir(frontend) if n.endswith((".js", ".css"))}
+    assert modules <= set(plugin_lib.ASSETS)
+
+
 @pytest.mark.parametrize("name,content_type,needle", [
     ("index.js", "text/javascript", "export function render"),
     ("model.js", "text/javascript", "import.meta.url"),
