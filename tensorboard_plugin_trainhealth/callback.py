@@ -167,6 +167,9 @@ class TrainHealthCallback(keras.callbacks.Callback):
             started = time.perf_counter()
             self._guard("update_ratios", self._snapshot_weights, completed)
             self._spent(started, completed, adapt=False)
+        if self._tap is not None:
+            # Read by the eager (torch) tap only: is the coming step due?
+            self._tap.host_due = completed % self._every == 0
 
     def _spent(self, started, completed, adapt):
         cost = time.perf_counter() - started

@@ -62,6 +62,9 @@ class GradientTap:
         # JAX: (step, norms) delivered by jax.debug.callback.
         self._host_norms = None
         self._jax = keras.backend.backend() == "jax"
+        self._torch = keras.backend.backend() == "torch"
+        # torch only: set by the callback before each step (see _record).
+        self.host_due = False
 
     @classmethod
     def install(cls, model, every_n_steps):
@@ -138,6 +141,12 @@ class GradientTap:
                 "grad_step": ops.cast(ops.convert_to_tensor(self.recorded_step),
                                       "float32")}
 
+    def _norms(self, by_index):
+        zero = ops.zeros((), "float32")
+        norms = [stats.l2_norm(_dense_values(by_index[i])) if i in by_index
+                 else zero for i in range(len(self.variables))]
+        return ops.stack(norms) if norms else ops.zeros((1,), "float32")
+
     def _receive(self, step, norms):
         self._host_norms = (int(np.asarray(step)), np.asarray(norms, np.float32))
 
@@ -150,13 +159,18 @@ class GradientTap:
         if not by_index:
             return
         iterations = ops.cast(self.optimizer.iterations, self._step_dtype)
+        if self._torch:
+            # Eager: a tensor condition would be read back to the host on
+            # every step. The callback, which counts steps on the host,
+            # says instead whether this step is due.
+            if self.host_due:
+                self.norms.assign(self._norms(by_index))
+                self.recorded_step.assign(iterations)
+            return
         due = ops.equal(ops.mod(iterations, self.every_n_steps), 0)
 
         def compute():
-            zero = ops.zeros((), "float32")
-            norms = [stats.l2_norm(_dense_values(by_index[i])) if i in by_index
-                     else zero for i in range(len(self.variables))]
-            return ops.stack(norms) if norms else ops.zeros((1,), "float32")
+            return self._norms(by_index)
 
         if self._jax:
             import jax
