@@ -44,11 +44,7 @@ def _strict_json(body):
 
 
 def _make_client(logdir, provider=None):
-    provider = provider or reader.open_logdir(logdir)
-    context = base_plugin.TBContext(logdir=logdir, data_provider=provider)
-    plugin = loader.TrainHealthLoader().load(context)
-    app = application.TensorBoardWSGI([plugin], data_provider=provider)
-    return werkzeug_test.Client(app, wrappers.Response), plugin
+    return wsgi_client.make_client(logdir, provider)
 
 
 @pytest.fixture(scope="module")
@@ -553,14 +549,7 @@ def _counting_plugin(logdir, monkeypatch):
     provider = reader.open_logdir(logdir)
     plugin = plugin_lib.TrainHealthPlugin(
         base_plugin.TBContext(data_provider=provider))
-    reads = []
-    real = reader.read_run
-
-    def counting(*args, **kwargs):
-        reads.append(args[3])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(reader, "read_run", counting)
+    reads = _counting_reads(monkeypatch)
     app = application.TensorBoardWSGI([plugin], data_provider=provider)
     return (werkzeug_test.Client(app, wrappers.Response), provider, reads,
             plugin)
