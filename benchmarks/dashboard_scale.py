@@ -11,6 +11,11 @@ prints:
 * the cost of a first request after the run's data changed (reading the
   run through TensorBoard's data provider, diagnosing it, shaping it), as
   measured in this process on the same data path;
+* a live run: one record is appended to the run while TensorBoard serves
+  it, and /run is polled every half second: the latency of each answer
+  (the plugin answers from its previous read, marked "stale", while it
+  reads the new data in the background) and the time until an answer
+  holds the new record;
 * every route's latency once the run is read: a repeated request (served
   from the response cache) and a new query (a new zoom range, computed
   from the cached run), with the payload size;
@@ -161,6 +166,34 @@ def wait_until_loaded(tb, steps, timeout=600):
     return tb_process.wait_for(loaded, timeout, "all records", interval=2)
 
 
+def live_update(tb, logdir, steps, timeout=180):
+    """Appends a record to the run and polls /run until it is served."""
+    from tensorboard_plugin_trainhealth import metadata as md
+    from tensorboard_plugin_trainhealth.writer import SummaryWriter
+
+    path = query("/run", run="deep_000", max_steps=SCREEN_POINTS)
+    timed_get(tb, path)  # the run's current data is read and cached
+    writer = SummaryWriter(os.path.join(logdir, "deep_000"))
+    writer.scalar(md.STEP_LOSS, steps + 1, 0.5)
+    writer.close()
+    written = time.perf_counter()
+    answers = []
+    while time.perf_counter() - written < timeout:
+        started = time.perf_counter()
+        body = tb.get_json(path)
+        answers.append({"ms": 1000 * (time.perf_counter() - started),
+                        "stale": bool(body.get("stale"))})
+        loss = body["step_series"].get("loss") or {}
+        if not body.get("stale") and (loss.get("step_ends") or [0])[-1] \
+                == steps + 1:
+            break
+        time.sleep(0.5)
+    return {"answers": answers,
+            "seconds_to_new_data": time.perf_counter() - written,
+            "max_ms": max(a["ms"] for a in answers),
+            "stale_answers": sum(a["stale"] for a in answers)}
+
+
 def route_latencies(tb, steps):
     width = max(steps // 10, 2)
     zoom = {"start_step": steps // 2, "end_step": steps // 2 + width}
@@ -289,6 +322,15 @@ def main(argv=None):
                 "-" if r["new_query_max_ms"] is None
                 else "%.1f" % r["new_query_max_ms"],
                 r["bytes"]))
+
+        live = live_update(tb, logdir, args.steps)
+        figures["live"] = live
+        print("\na live run, one record appended, /run polled every 0.5 s: "
+              "%d answers, slowest %.0f ms, %d of them stale; the new record "
+              "served %.1f s after it was written (TensorBoard reloads "
+              "every 2 s here)" % (len(live["answers"]), live["max_ms"],
+                                   live["stale_answers"],
+                                   live["seconds_to_new_data"]))
 
         print("\nfirst render in headless Chromium, new browser context "
               "each time:\n  %-20s %18s %26s" % (

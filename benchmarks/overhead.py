@@ -4,7 +4,7 @@
                                   [--rounds N] [--epochs N] [--quick]
                                   [--options] [--configs a,b,...]
                                   [--models mlp,cnn] [--device cpu|gpu|auto]
-                                  [--patch NAME,...] [--no-memory]
+                                  [--no-memory]
 
 What it measures, in one process per backend (KERAS_BACKEND must be set
 before Keras is imported, so each backend runs in a child process; with
@@ -70,8 +70,6 @@ before Keras is imported, so each backend runs in a child process; with
   from /proc, reset before each fit through /proc/self/clear_refs) over
   its RSS when the fit began. Both are printed as the difference to bare
   fit's; (b) is noisy (allocator caching), read it to the nearest 10 MB.
-* `--patch` applies experimental variants from proposals.py first, to
-  measure a proposed change before the package is edited.
 
 Timings on a shared machine are noisy: when other processes take a core,
 an epoch takes up to twice as long. Use several rounds, compare ratios not
@@ -225,8 +223,6 @@ def parent(args):
             cmd.append("--no-main")
         if args.no_memory:
             cmd.append("--no-memory")
-        if args.patch:
-            cmd += ["--patch", args.patch]
         if args.configs:
             cmd += ["--configs", args.configs]
         print("$ KERAS_BACKEND=%s %s" % (backend, " ".join(cmd[1:])), flush=True)
@@ -255,9 +251,8 @@ def markdown_table(results):
         for c in r["configs"]:
             if c not in configs:
                 configs.append(c)
-    head = ["configuration"] + ["%s %s/%s%s" % (
-        m, r["backend"], r["device"],
-        " +" + r["patch"] if r.get("patch") else "") for r, m in columns]
+    head = ["configuration"] + ["%s %s/%s" % (m, r["backend"], r["device"])
+                                for r, m in columns]
     lines = ["Each cell: wall (median of per-round ratios) / wall (quiet "
              "epochs) / CPU time / in-hook, as ratios to bare fit; records "
              "per epoch and in-hook ms per record.", "",
@@ -649,11 +644,6 @@ def worker(args):
     import keras
 
     assert keras.backend.backend() == backend, keras.backend.backend()
-    if args.patch:
-        sys.path.insert(0, HERE)
-        import proposals
-
-        proposals.apply(args.patch.split(","))
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -678,10 +668,9 @@ def worker(args):
             raise SystemExit("unknown configurations: %s" % ", ".join(unknown))
     log_root = tempfile.mkdtemp(prefix="trainhealth_bench_")
     print("backend=%s device=%s (%s) keras=%s cpus=%d rounds=%d epochs=%d "
-          "(first epoch of each fit untimed) models=%s%s" % (
+          "(first epoch of each fit untimed) models=%s" % (
               backend, args.device, device_note, keras.__version__,
-              os.cpu_count(), args.rounds, args.epochs, ",".join(models),
-              " patches=" + args.patch if args.patch else ""),
+              os.cpu_count(), args.rounds, args.epochs, ",".join(models)),
           flush=True)
 
     data, state = {}, {}
@@ -805,7 +794,6 @@ def worker(args):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"backend": backend, "device": args.device,
-                       "patch": args.patch,
                        "device_note": device_note, "models": models,
                        "configs": configs, "summary": summary,
                        "memory": memory, "rounds": args.rounds,
@@ -837,9 +825,6 @@ def main(argv=None):
     parser.add_argument("--configs", default="",
                         help="run exactly these configurations (and bare "
                              "fit), comma-separated: " + ", ".join(LABELS))
-    parser.add_argument("--patch", default="",
-                        help="experimental variants of the callback to apply "
-                             "first (see proposals.py), comma-separated")
     parser.add_argument("--device", default="auto", choices=["cpu", "gpu", "auto"])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="write the results here (worker)")

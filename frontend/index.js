@@ -144,6 +144,7 @@ class App {
     this.zoomGeneration = 0;
     this.lastChange = 0;
     this.pollTimer = null;
+    this.staleDetail = false;
     this.zoomTimer = null;
     this.rendered = false;
     this.channel = null;
@@ -262,7 +263,10 @@ class App {
       if (generation !== this.generation) return;
       this.showError(e);
     } finally {
-      if (generation === this.generation) this.schedule();
+      // Newer data is being read on the server: ask again soon.
+      if (generation === this.generation) {
+        this.schedule(this.staleDetail ? POLL_PENDING_MS : undefined);
+      }
     }
   }
 
@@ -508,6 +512,8 @@ class App {
       throw e;
     }
     if (generation !== this.generation || detail !== this.detail) return;
+    this.staleDetail = runData.stale ||
+        HEATMAPS.some((h) => heatmaps[h.signal].stale);
     const signature = [runData.signature,
       ...HEATMAPS.map((h) => heatmaps[h.signal].signature)].join("|");
     const changed = !this.full || this.full.signature !== signature;

@@ -166,6 +166,8 @@ export function decodeRun(body, signature) {
   return {
     signature,
     run: body.run,
+    // Served from the run's previous read while its new data is read.
+    stale: Boolean(body.stale),
     status: body.status,
     alerts: Array.isArray(body.alerts) ? body.alerts : [],
     problems: Array.isArray(body.problems) ? body.problems : [],
@@ -210,6 +212,8 @@ export function decodeHeatmap(body, signature) {
   }
   return {
     signature,
+    // Served from the run's previous read while its new data is read.
+    stale: Boolean(body.stale),
     signal: body.signal,
     scale: body.scale === "log" ? "log" : "linear",
     available: Boolean(body.available),

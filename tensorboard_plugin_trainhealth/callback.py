@@ -22,17 +22,25 @@ from keras import ops
 from tensorboard_plugin_trainhealth import gradients
 from tensorboard_plugin_trainhealth import metadata as md
 from tensorboard_plugin_trainhealth import probe as probe_lib
+from tensorboard_plugin_trainhealth import readout as readout_lib
 from tensorboard_plugin_trainhealth import series as series_lib
 from tensorboard_plugin_trainhealth import stats
 from tensorboard_plugin_trainhealth import writer as writer_lib
 
 # With every_n_steps="auto", record at most about AUTO_RECORDS_PER_FIT times
-# per fit (enough for a readable heatmap), but spread records out further
-# when they would cost more than AUTO_OVERHEAD_BUDGET of the training time,
-# as measured on this run; never fewer than about AUTO_MIN_RECORDS_PER_FIT.
+# per fit (enough for a readable heatmap). The first AUTO_DENSE_RECORDS
+# records of a fit come at that densest cadence (the start of training is
+# where learning rates kill ReLUs and gradients explode, and a short fit gets
+# a usable history), unless they cost more than AUTO_DENSE_SECONDS. After
+# that, the cost measured on this run decides: records (norms, loss,
+# learning rate) are spread out to cost at most AUTO_OVERHEAD_BUDGET of the
+# wall time, and the activation probe, by far the costliest part, runs on a
+# record only while it stays within PROBE_OVERHEAD_BUDGET.
 AUTO_RECORDS_PER_FIT = 300
-AUTO_MIN_RECORDS_PER_FIT = 30
-AUTO_OVERHEAD_BUDGET = 0.02
+AUTO_DENSE_RECORDS = 30
+AUTO_DENSE_SECONDS = 1.0
+AUTO_OVERHEAD_BUDGET = 0.01
+PROBE_OVERHEAD_BUDGET = 0.01
 AUTO_STEPS_WHEN_UNKNOWN = 50
 # The probe holds every inspected layer's output for its samples at once;
 # very wide layers get fewer probe samples so that stays under this bound.
@@ -82,7 +90,11 @@ class TrainHealthCallback(keras.callbacks.Callback):
             `keras.callbacks.TensorBoard(log_dir)`: our event file has its
             own name.
         every_n_steps: record cadence in optimizer steps. `"auto"` records
-            about 300 times per `fit` (every step for short fits).
+            densely at first (the first 30 records at up to 300 per `fit`,
+            every step for short fits), then as often as about 2% of the
+            training time allows: 1% for the norms, 1% for the activation
+            probe. A number records every that many steps, probe included,
+            whatever it costs.
         probe_samples: how many training samples the activation probe uses.
         probe_data: inputs for the probe (arrays, a list or dict of arrays
             for multi-input models, or a batched `tf.data.Dataset`). By
@@ -162,22 +174,37 @@ class TrainHealthCallback(keras.callbacks.Callback):
         if completed > self._next_record:
             started = time.perf_counter()
             self._guard("record", self._record, completed - 1)
-            self._spent(started, completed, adapt=True)
+            self._spent(started, completed, record=True)
         if completed == self._next_record:
             started = time.perf_counter()
             self._guard("update_ratios", self._snapshot_weights, completed)
-            self._spent(started, completed, adapt=False)
+            self._spent(started, completed, record=False)
         if self._tap is not None:
             # Read by the eager (torch) tap only: is the coming step due?
             self._tap.host_due = completed % self._every == 0
 
-    def _spent(self, started, completed, adapt):
+    def _spent(self, started, completed, record):
         cost = time.perf_counter() - started
         self._clock[2] += cost
-        if adapt:
-            self._record_costs.append(cost)
-            if self.every_n_steps == "auto":
-                self._guard("cadence", self._adapt_cadence, completed)
+        if not record:
+            # A snapshot belongs to the record that follows it.
+            self._pending_cost += cost
+            return
+        norms_cost = cost - self._last_probe_cost + self._pending_cost
+        self._pending_cost = 0.0
+        self._record_costs.append(norms_cost)
+        if self.every_n_steps != "auto":
+            return
+        if self._dense_left > 0:
+            self._dense_left -= 1
+            if len(self._record_costs) > 1:
+                # The first record traces the compiled reads: a one-time cost.
+                self._dense_spent += cost
+            if self._dense_left > 0 and self._dense_spent <= AUTO_DENSE_SECONDS:
+                return
+            self._dense_left = 0
+            self._budget_start = time.perf_counter()
+        self._guard("cadence", self._adapt_cadence, completed)
 
     def on_epoch_end(self, epoch, logs=None):
         if not self._ready:
@@ -219,10 +246,21 @@ class TrainHealthCallback(keras.callbacks.Callback):
             if self._writer is not None:
                 # fit() raising (or Ctrl-C) skips on_train_end: close at exit.
                 atexit.register(_close_quietly, self._writer)
-        self._next_record = self._epoch_base
+        # The first record falls on a step the cadence makes due, where the
+        # gradient tap records too (a second fit may start anywhere).
+        self._next_record = -(-self._epoch_base // self._every) * self._every
         self._snapshot = None
         self._clock = None
         self._record_costs = []
+        self._pending_cost = 0.0
+        self._dense_left = AUTO_DENSE_RECORDS if self.every_n_steps == "auto" else 0
+        self._dense_spent = 0.0
+        self._budget_start = None
+        self._probe_costs = []
+        self._probe_spent = 0.0
+        self._last_probe_cost = 0.0
+        self._readout = None
+        self._readout_error = None
 
         self._variables = []
         self._variable_columns = []
@@ -261,9 +299,9 @@ class TrainHealthCallback(keras.callbacks.Callback):
             return
         variables = self._variables
         self._weight_norms_fn = stats.compile_for_backend(
-            lambda: stats.weight_norms(variables))
+            lambda: stats.weight_norms(variables), variables)
         self._update_norms_fn = stats.compile_for_backend(
-            lambda snapshot: stats.update_norms(variables, snapshot))
+            lambda snapshot: stats.update_norms(variables, snapshot), variables)
         layer_of = {}
         for name, layer in probe_lib.walk_layers(model):
             for v in layer.trainable_variables:
@@ -276,6 +314,27 @@ class TrainHealthCallback(keras.callbacks.Callback):
         ]
         if self.gradient_norms and model.optimizer is not None:
             self._tap = self._guard("gradient_norms", self._install_tap)
+        try:
+            self._readout = self._build_readout()
+        except Exception as e:  # the separate, guarded reads still work
+            self._readout, self._readout_error = None, e
+
+    def _build_readout(self):
+        """The fused reader of a record's norms, loss and learning rate.
+
+        Built once per model and variable set, and kept on the model, so a
+        second `fit` (or a new callback) reuses what was compiled.
+        """
+        model = self.model
+        variables = self._variables
+        loss_metric = self._current_loss() is not None and _loss_metric(model)
+        optimizer = model.optimizer
+        tap = self._tap if self._tap is not None \
+            and self._tap.device_parts() is not None else None
+        key = ("readout", tuple(id(v) for v in variables), id(tap),
+               id(loss_metric), id(optimizer))
+        return stats.cached_on(model, key, lambda: _fused_readout(
+            model, variables, tap, loss_metric or None))
 
     def _sync_step(self):
         # One device read per epoch: the optimizer's step counter is the
@@ -305,15 +364,24 @@ class TrainHealthCallback(keras.callbacks.Callback):
         cost = float(np.median(self._record_costs[-5:]))
         needed = cost / (AUTO_OVERHEAD_BUDGET * training / steps)
         every = max(self._every_floor, _nice_at_least(needed))
-        total = self._total_steps()
-        if total:
-            ceiling = max(self._every_floor, total // AUTO_MIN_RECORDS_PER_FIT)
-            every = min(every, ceiling)
         if every != self._every:
             self._every = every
             self._next_record = ((completed - 1) // every + 1) * every
             if self._tap is not None:
                 self._tap.every_n_steps.assign(every)
+
+    def _probe_due(self):
+        """Whether this record runs the activation probe: always, except
+        after the dense start of "auto", where PROBE_OVERHEAD_BUDGET says."""
+        if self._probe is None or "activation_stats" in self._disabled:
+            return False
+        if self.every_n_steps != "auto" or self._dense_left > 0 \
+                or self._budget_start is None:
+            return True
+        elapsed = time.perf_counter() - self._budget_start
+        estimate = float(np.median(self._probe_costs[-5:])) \
+            if self._probe_costs else 0.0
+        return self._probe_spent + estimate <= PROBE_OVERHEAD_BUDGET * elapsed
 
     def _total_steps(self):
         steps = (self.params or {}).get("steps")
@@ -396,9 +464,16 @@ class TrainHealthCallback(keras.callbacks.Callback):
             sync()
 
     def _snapshot_weights(self, step):
-        if not self.update_ratios or not self._variables:
+        if not self.update_ratios or not self._variables \
+                or "update_ratios" in self._disabled:
             return
         self._attach_weights()
+        if self._readout is not None:
+            try:
+                self._snapshot = (step, self._readout.snapshot())
+                return
+            except Exception as e:  # the plain copy below still works
+                self._readout, self._readout_error = None, e
         self._snapshot = (step, [ops.copy(ops.convert_to_tensor(v))
                                  for v in self._variables])
 
@@ -409,26 +484,28 @@ class TrainHealthCallback(keras.callbacks.Callback):
         if not self._variables:
             self._guard("variables", self._init_variables)
             self._init_series()
-        parts = {}
         n_vars = len(self._variables)
-        if n_vars and "weights" not in self._disabled:
-            parts["weight_norm"] = self._guard("weights", self._weight_norms_fn)
-        if self._snapshot is not None and "update_ratios" not in self._disabled:
-            snap_step, snap = self._snapshot
+        snapshot = update_steps = None
+        if self._snapshot is not None:
+            snap_step, snapshot = self._snapshot
             self._snapshot = None
-            norms = self._guard("update_ratios", self._update_norms_fn, snap)
-            if norms is not None:
-                parts["update_norm"], parts["snapshot_norm"] = norms
             update_steps = max(1, step + 1 - snap_step)
-        if self._tap is not None and "gradient_norms" not in self._disabled:
-            parts.update(self._tap.device_parts() or {})
-        if self._probe is not None and "activation_stats" not in self._disabled:
-            parts["activations"] = self._guard("activation_stats", self._probe)
-        parts["loss"] = self._guard("loss", self._current_loss)
-        parts["learning_rate"] = self._guard("learning_rate", self._learning_rate)
-
-        parts = {k: v for k, v in parts.items() if v is not None}
-        host = self._to_host(parts)
+        host = None
+        if self._readout is not None:
+            host = self._read_fused(snapshot)
+        if host is None:
+            host = self._read_separately(snapshot)
+        self._last_probe_cost = 0.0
+        if self._probe_due():
+            started = time.perf_counter()
+            activations = self._guard("activation_stats", self._read_probe)
+            if activations is not None:
+                host["activations"] = activations
+                cost = time.perf_counter() - started
+                self._last_probe_cost = cost
+                self._probe_costs.append(cost)
+                if self._budget_start is not None:
+                    self._probe_spent += cost
         w = self._writer if "writer" not in self._disabled else None
         scalars = {}
 
@@ -489,6 +566,53 @@ class TrainHealthCallback(keras.callbacks.Callback):
             # Do not wait for the epoch to end to say so.
             self._guard("diagnosis", self._diagnose, step)
 
+    def _wanted_groups(self, snapshot):
+        wanted = []
+        if self._variables and "weights" not in self._disabled:
+            wanted.append("weights")
+        if snapshot is not None and "update_ratios" not in self._disabled:
+            wanted.append("updates")
+        if self._tap is not None and "gradient_norms" not in self._disabled:
+            wanted.append("gradients")
+        for signal in ("loss", "learning_rate"):
+            if signal not in self._disabled:
+                wanted.append(signal)
+        return wanted
+
+    def _read_fused(self, snapshot):
+        """A record's parts in one compiled call; None if that fails.
+
+        On failure the record (and every later one) is read part by part,
+        each part under its own guard, so that a broken signal is named and
+        switched off alone.
+        """
+        available = self._readout.group_names
+        groups = [g for g in self._wanted_groups(snapshot) if g in available]
+        try:
+            return self._readout.read(groups, snapshot if "updates" in groups
+                                      else None)
+        except Exception as e:
+            self._readout, self._readout_error = None, e
+            return None
+
+    def _read_separately(self, snapshot):
+        parts = {}
+        if self._variables and "weights" not in self._disabled:
+            parts["weight_norm"] = self._guard("weights", self._weight_norms_fn)
+        if snapshot is not None and "update_ratios" not in self._disabled:
+            norms = self._guard("update_ratios", self._update_norms_fn, snapshot)
+            if norms is not None:
+                parts["update_norm"], parts["snapshot_norm"] = norms
+        if self._tap is not None and "gradient_norms" not in self._disabled:
+            parts.update(self._tap.device_parts() or {})
+        parts["loss"] = self._guard("loss", self._current_loss)
+        parts["learning_rate"] = self._guard("learning_rate", self._learning_rate)
+        parts = {k: v for k, v in parts.items() if v is not None}
+        return self._to_host(parts)
+
+    def _read_probe(self):
+        return stats.to_host(self._probe()).astype(np.float32).reshape(-1)
+
     def _handle_gradients(self, w, norms, grad_step, step, scalars):
         if grad_step < 0 or grad_step == self._tap_last_step:
             if step >= self._every and grad_step < 0:
@@ -528,10 +652,8 @@ class TrainHealthCallback(keras.callbacks.Callback):
             self._guard("writer", w.vector, tag, step, values, matrix.columns)
 
     def _current_loss(self):
-        for metric in self.model.metrics:
-            if metric.name == "loss":
-                return metric.result()
-        return None
+        metric = _loss_metric(self.model)
+        return metric.result() if metric is not None else None
 
     def _learning_rate(self):
         return gradients.base_optimizer(self.model.optimizer).learning_rate
@@ -637,6 +759,45 @@ class TrainHealthCallback(keras.callbacks.Callback):
             return
         self._reported.add(("warned", key))
         warnings.warn(message, TrainHealthWarning, stacklevel=3)
+
+
+def _fused_readout(model, variables, tap, loss_metric):
+    """A `FusedReadout` of the record parts (see readout.py).
+
+    Its functions hold the model's objects only, never a callback, so that
+    it can be kept on the model.
+    """
+    groups = {
+        "weights": (("weight_norm",),
+                    lambda snapshot: stats.weight_norms(variables)),
+        "updates": (("update_norm", "snapshot_norm"),
+                    lambda snapshot: stats.update_norms(variables, snapshot)),
+    }
+    state = [model.variables, getattr(model, "metrics_variables", [])]
+    if loss_metric is not None:
+        groups["loss"] = (("loss",), lambda snapshot: loss_metric.result())
+    optimizer = model.optimizer
+    if optimizer is not None:
+        base = gradients.base_optimizer(optimizer)
+        groups["learning_rate"] = (("learning_rate",),
+                                   lambda snapshot: base.learning_rate)
+        state += [optimizer.variables, base.variables]
+    if tap is not None:
+        def grad_parts(snapshot):
+            parts = tap.device_parts()
+            return parts["grad_norm"], parts["grad_step"]
+
+        groups["gradients"] = (("grad_norm", "grad_step"), grad_parts)
+        state.append([tap.norms, tap.recorded_step])
+    return readout_lib.FusedReadout(groups, stats.unique_variables(*state),
+                                    variables)
+
+
+def _loss_metric(model):
+    for metric in model.metrics:
+        if metric.name == "loss":
+            return metric
+    return None
 
 
 def _close_quietly(writer):

@@ -17,7 +17,7 @@ Routes (all under /data/plugin/trainhealth), GET:
        "offset": int, "limit": int | null,   (as asked; null: no limit)
        "pending": int}        (runs in "runs" not diagnosed yet)
   /run?run=R[&max_steps=N][&start_step=A][&end_step=B]
-      {"run", "status", "max_steps", "downsampled": bool,
+      {"run", "stale": bool, "status", "max_steps", "downsampled": bool,
        "extent": [first step, last step] | null,   (of the whole run)
        "step_range": [A, B] | null,                 (as asked)
        "alerts": [{"kind", "severity", "layer", "first_step", "last_step",
@@ -36,7 +36,8 @@ Routes (all under /data/plugin/trainhealth), GET:
                             "scale": "linear"|"log"}}}
   /heatmap?run=R&signal=S[&max_steps=N][&start_step=A][&end_step=B]
           [&format=json|f32]                       (S one of `SIGNALS`)
-      {"run", "signal", "tag", "scale": "linear"|"log", "available": bool,
+      {"run", "stale": bool, "signal", "tag", "scale": "linear"|"log",
+       "available": bool,
        "rows": [{"name", ...column, "variables": [...] when aggregated}],
        "steps": [int], "step_ends": [int],
        "values": [[num per step] per row]          (format=json, default)
@@ -89,7 +90,10 @@ JSON conventions:
 Caching. A run is read and diagnosed once per change of its data: every
 cache entry is keyed by the run's fingerprint (each tag's last step and
 wall time, as the data provider lists them), and a changed fingerprint
-means a fresh read. The fingerprints themselves are listed at most once a
+means a fresh read. A run already served whose data changed (a live
+training, at every reload) keeps being served from its previous read,
+marked "stale", while the new read runs in the background, unless that read
+finishes within `_STALE_WAIT_S`. The fingerprints themselves are listed at most once a
 second (`_FINGERPRINT_TTL_S`; the data provider reloads every few seconds
 anyway). What is kept of a run is not its raw series but what the routes
 serve (step series, per-layer matrices as float32, the diagnosis), within a
@@ -173,6 +177,11 @@ _RESPONSE_CACHE_BYTES = 48 << 20
 _FINGERPRINT_TTL_S = 1.0
 # Time one /runs request may spend diagnosing runs not diagnosed yet.
 _RUNS_BUDGET_S = 1.0
+# When a run already served has new data, /run and /heatmap wait this long
+# for the new read, then answer from the previous one ("stale": true) while
+# the read finishes in the background: reading a big run takes seconds, and
+# a live training changes it at every reload.
+_STALE_WAIT_S = 0.25
 # The largest page of /runs, and the longest search string.
 MAX_RUNS_LIMIT = 10000
 MAX_SEARCH_LENGTH = 1000
@@ -202,6 +211,8 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         # (experiment, run, fingerprint, route, params) -> JSON text
         self._response_cache = collections.OrderedDict()
         self._response_bytes = 0
+        # (experiment, run) -> the thread reading the run's newer data
+        self._refreshing = {}
 
     def get_plugin_apps(self):
         apps = {
@@ -350,10 +361,11 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
           errors.NotFoundError: if the run has no trainhealth data.
         """
         fingerprint = self._run_fingerprint(ctx, experiment, run)
-        data = self._run_data(ctx, experiment, run, fingerprint)
-        diagnosis = self._diagnosis(ctx, experiment, run, fingerprint)
+        data, diagnosis, stale = self._served_data(ctx, experiment, run,
+                                                   fingerprint)
         result = {
             "run": run,
+            "stale": stale,
             "status": diagnosis["status"],
             "alerts": diagnosis["alerts"],
             "problems": list(data.problems),
@@ -401,9 +413,10 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             raise _unknown_signal(signal)
         tag, scale = SIGNALS[signal]
         fingerprint = self._run_fingerprint(ctx, experiment, run)
-        data = self._run_data(ctx, experiment, run, fingerprint)
+        data, _, stale = self._served_data(ctx, experiment, run, fingerprint)
         result = {
             "run": run,
+            "stale": stale,
             "signal": signal,
             "tag": tag,
             "scale": scale,
@@ -524,7 +537,10 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             if text is not None:
                 self._response_cache.move_to_end(key)
                 return _JsonText(text)
-        text = _dumps(make_body())
+        body = make_body()
+        text = _dumps(body)
+        if body.get("stale"):
+            return _JsonText(text)  # not the answer for this fingerprint
         with self._lock:
             if key not in self._response_cache:
                 self._response_cache[key] = text
@@ -535,6 +551,56 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                 _, old = self._response_cache.popitem(last=False)
                 self._response_bytes -= len(old)
         return _JsonText(text)
+
+    def _served_data(self, ctx, experiment, run, fingerprint):
+        """(data, diagnosis, stale) for /run and /heatmap.
+
+        A run never read is read now. A run whose data changed since it was
+        read is read again in the background; if that takes longer than
+        `_STALE_WAIT_S`, the previous read is served, marked stale, and the
+        next request gets the new one.
+        """
+        key = (experiment, run)
+        data = self._cached_run_data(key, fingerprint)
+        if data is None:
+            with self._lock:
+                previous = self._run_cache.get(key)
+                previous_diagnosis = self._diagnosis_cache.get(key)
+            if (previous is not None and previous_diagnosis is not None
+                    and previous_diagnosis[0] == previous.fingerprint):
+                reading = self._refresh_in_background(ctx, experiment, run,
+                                                      fingerprint)
+                reading.join(_STALE_WAIT_S)
+                data = self._cached_run_data(key, fingerprint)
+                if data is None:
+                    return previous, previous_diagnosis[1], True
+            else:
+                data = self._run_data(ctx, experiment, run, fingerprint)
+        return data, self._diagnosis(ctx, experiment, run, fingerprint), False
+
+    def _refresh_in_background(self, ctx, experiment, run, fingerprint):
+        """The thread reading the run as `fingerprint` says (started once)."""
+        key = (experiment, run)
+
+        def read():
+            try:
+                self._run_data(ctx, experiment, run, fingerprint)
+            except Exception:  # pylint: disable=broad-except
+                pass  # the next request reads it in the foreground and says why
+            finally:
+                with self._lock:
+                    if self._refreshing.get(key, (None,))[0] == fingerprint:
+                        del self._refreshing[key]
+
+        with self._lock:
+            current = self._refreshing.get(key)
+            if current is not None and current[0] == fingerprint:
+                return current[1]
+            thread = threading.Thread(target=read, daemon=True,
+                                      name="trainhealth-refresh")
+            self._refreshing[key] = (fingerprint, thread)
+        thread.start()
+        return thread
 
     def _run_data(self, ctx, experiment, run, fingerprint, wait=None):
         """The served data of a run (`_RunData`), read at most once per

@@ -160,11 +160,18 @@ class ActivationProbe:
         self.model = model
         self.layers = list(probe_layers)
         self.inputs = probe_inputs
-        # Traced once where the backend allows: the probe's shape is fixed.
-        self._fn = stats.compile_for_backend(self._forward_and_reduce)
+        # On the device once, not at every record.
+        self._device_inputs = keras.tree.map_structure(
+            ops.convert_to_tensor, probe_inputs)
+        # Compiled once per model and probe layers (and kept on the model,
+        # for later fits): the inputs are arguments, the layers are not.
+        key = ("probe", tuple(id(p.layer) for p in self.layers),
+               tuple(id(v) for v in model.variables))
+        self._fn = stats.cached_on(model, key, lambda: stats.compile_for_backend(
+            self._forward_and_reduce, model.variables))
 
     def __call__(self):
-        return self._fn(self.inputs)
+        return self._fn(self._device_inputs)
 
     def _forward_and_reduce(self, inputs):
         captured = capture_outputs(self.model, self.layers, inputs)

@@ -102,17 +102,83 @@ def l2_norm(x):
     return ops.sqrt(ops.sum(ops.square(x)))
 
 
-def compile_for_backend(fn):
-    """Traces `fn` once into a graph where the backend allows it.
+def compile_for_backend(fn, state_variables=()):
+    """`fn` as one compiled program where the backend allows it.
 
-    Eager Keras ops cost a dispatch each; a record reduces every variable,
-    so on TensorFlow the reductions run as one `tf.function` call instead.
+    Eager Keras ops cost a dispatch each, and a record reduces every
+    variable, so:
+
+    * TensorFlow: `fn` becomes a `tf.function`, traced once per argument
+      signature; it reads the variables when it runs.
+    * JAX: `fn` becomes a `jax.jit` of the current values of
+      `state_variables` (every variable `fn` reads), read inside through a
+      `StatelessScope`; a jitted closure would otherwise freeze the values
+      it saw when traced.
+    * torch: `fn` runs eagerly under `torch.no_grad()`: statistics need no
+      autograd graph.
     """
-    if keras.backend.backend() == "tensorflow":
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
         import tensorflow as tf
 
         return tf.function(fn)
+    if backend == "jax":
+        import jax
+
+        state_variables = list(state_variables)
+
+        def pure(values, *args):
+            mapping = list(zip(state_variables, values))
+            with keras.StatelessScope(state_mapping=mapping):
+                return fn(*args)
+
+        jitted = jax.jit(pure)
+
+        def run(*args):
+            return jitted([v.value for v in state_variables], *args)
+
+        return run
+    if backend == "torch":
+        import torch
+
+        def run_without_grad(*args):
+            with torch.no_grad():
+                return fn(*args)
+
+        return run_without_grad
     return fn
+
+
+def cached_on(owner, key, build):
+    """`build()`, made once per `key` and kept on `owner` (a model).
+
+    Compiling costs a trace (TensorFlow) or a compilation (JAX) of up to a
+    second; keeping the compiled functions on the model spares that cost
+    to every later `fit` and every new callback on the same model.
+    """
+    cache = owner.__dict__.get(_CACHE_ATTRIBUTE)
+    if cache is None:
+        cache = {}
+        # object.__setattr__ keeps Keras's attribute tracking out of it.
+        object.__setattr__(owner, _CACHE_ATTRIBUTE, cache)
+    value = cache.get(key)
+    if value is None:
+        value = cache[key] = build()
+    return value
+
+
+_CACHE_ATTRIBUTE = "_trainhealth_compiled"
+
+
+def unique_variables(*groups):
+    """The variables of several lists, each once, in order."""
+    seen, out = set(), []
+    for group in groups:
+        for v in group:
+            if id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+    return out
 
 
 def weight_norms(variables):

@@ -313,3 +313,73 @@ def test_on_critical_warn_keeps_training(tmp_path):
     cb, history, health_warnings = _fit(model, x, y, tmp_path / "run", epochs=3)
     assert len(history.history["loss"]) == 3
     assert any("not normalized" in w for w in health_warnings)
+
+
+def _optimizer_state(model):
+    # The optimizer's own variables, in order (on JAX the gradient tap's
+    # variables ride in the optimizer's state; they are never saved).
+    return [np.array(keras.ops.convert_to_numpy(v.value))
+            for v in model.optimizer.variables
+            if not v.name.startswith("trainhealth_")]
+
+
+def _skip_warnings(caught):
+    return [str(w.message) for w in caught
+            if "Skipping variable loading" in str(w.message)]
+
+
+def test_checkpoint_saved_with_the_tap_loads_into_a_fresh_model(tmp_path):
+    x, y = _classification_data()
+    model = _small_classifier()
+    checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "ckpt.keras"))
+    cb, _, _ = _fit(model, x, y, tmp_path / "run", epochs=1, every_n_steps=2,
+                    callbacks=[checkpoint])
+    assert len(cb.series.matrices[md.VARIABLE_GRAD_NORM].steps) == 4
+    model.save(str(tmp_path / "saved.keras"))
+    expected = _optimizer_state(model)
+    assert expected  # built: iterations, learning rate, Adam's slots
+    for name in ("ckpt.keras", "saved.keras"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fresh = keras.models.load_model(str(tmp_path / name))
+        assert _skip_warnings(caught) == []
+        restored = _optimizer_state(fresh)
+        assert len(restored) == len(expected)
+        for got, want in zip(restored, expected):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert int(keras.ops.convert_to_numpy(fresh.optimizer.iterations)) == 8
+        # The restored model trains, and a tap installs on it as usual.
+        again, _, _ = _fit(fresh, x, y, tmp_path / ("again_" + name), epochs=1,
+                           every_n_steps=2)
+        assert list(again.series.matrices[md.VARIABLE_GRAD_NORM].steps) == \
+            [8, 10, 12, 14]
+
+
+def test_checkpoint_of_a_fresh_model_loads_into_a_model_with_the_tap(tmp_path):
+    x, y = _classification_data()
+    source = _small_classifier()
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(tmp_path / "fresh.weights.h5"), save_weights_only=True)
+    source.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[checkpoint])
+    source.save(str(tmp_path / "fresh.keras"))
+    expected = _optimizer_state(source)
+    weights = [np.array(w) for w in source.get_weights()]
+
+    for name in ("fresh.weights.h5", "fresh.keras"):
+        model = _small_classifier()
+        _fit(model, x, y, tmp_path / ("tap_" + name), epochs=1, every_n_steps=2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.load_weights(str(tmp_path / name))
+        assert _skip_warnings(caught) == []
+        restored = _optimizer_state(model)
+        assert len(restored) == len(expected)
+        for got, want in zip(restored, expected):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+        for got, want in zip(model.get_weights(), weights):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+        # The tap still records after the load, on the restored step axis.
+        cb, _, _ = _fit(model, x, y, tmp_path / ("tap_" + name), epochs=1,
+                        every_n_steps=2)
+        assert list(cb.series.matrices[md.VARIABLE_GRAD_NORM].steps) == \
+            [16, 18, 20, 22]

@@ -560,6 +560,9 @@ def test_a_run_is_read_once_until_its_data_changes(tmp_path, monkeypatch):
     fx.write_run(os.path.join(root, "run"))
     client, provider, reads, _ = _counting_plugin(root, monkeypatch)
     monkeypatch.setattr(plugin_lib, "_FINGERPRINT_TTL_S", 0.0)
+    # However slow this machine, the new read is waited for (see below for
+    # the stale answer a slow read gets).
+    monkeypatch.setattr(plugin_lib, "_STALE_WAIT_S", 60.0)
     get_json(client, "/runs")
     for _ in range(3):
         get_json(client, run_url("/run", "run"))
@@ -577,6 +580,49 @@ def test_a_run_is_read_once_until_its_data_changes(tmp_path, monkeypatch):
     heatmap = get_json(client, run_url("/heatmap", "run",
                                        signal="dead_fraction"))
     assert heatmap["steps"] == list(range(60))
+    assert reads == ["run", "run"]
+
+
+def test_a_slow_new_read_is_answered_from_the_previous_one(tmp_path,
+                                                         monkeypatch):
+    import threading
+
+    root = str(tmp_path)
+    fx.write_run(os.path.join(root, "run"))
+    client, provider, reads, plugin = _counting_plugin(root, monkeypatch)
+    monkeypatch.setattr(plugin_lib, "_FINGERPRINT_TTL_S", 0.0)
+    first = get_json(client, run_url("/run", "run"))
+    assert first["stale"] is False and first["extent"] == [0, 29]
+
+    # The run grows, and reading it now takes as long as the test says.
+    fx.write_run(os.path.join(root, "run"), start=30)
+    provider._multiplexer.Reload()
+    release = threading.Event()
+    counting = reader.read_run
+
+    def slow(*args, **kwargs):
+        release.wait(60)
+        return counting(*args, **kwargs)
+
+    monkeypatch.setattr(reader, "read_run", slow)
+    monkeypatch.setattr(plugin_lib, "_STALE_WAIT_S", 0.05)
+    body = get_json(client, run_url("/run", "run"))
+    heatmap = get_json(client, run_url("/heatmap", "run",
+                                       signal="dead_fraction"))
+    # Answered at once, from the previous read, and said so.
+    assert body["stale"] is True and body["extent"] == [0, 29]
+    assert body["alerts"] == first["alerts"]
+    assert heatmap["stale"] is True and heatmap["steps"] == list(range(30))
+    assert len(plugin._refreshing) == 1  # one background read for both
+    (_, reading), = plugin._refreshing.values()
+
+    release.set()
+    reading.join(60)
+    body = get_json(client, run_url("/run", "run"))
+    assert body["stale"] is False and body["extent"] == [0, 59]
+    heatmap = get_json(client, run_url("/heatmap", "run",
+                                       signal="dead_fraction"))
+    assert heatmap["stale"] is False and heatmap["steps"] == list(range(60))
     assert reads == ["run", "run"]
 
 

@@ -71,6 +71,10 @@ test("decodeRun decodes series, bounds and epochs", () => {
   const bare = decodeRun({run: "r"}, "x");
   assert.deepEqual(bare.alerts, []);
   assert.equal(bare.extent, null);
+  assert.equal(bare.stale, false);
+  assert.equal(run.stale, false);
+  assert.equal(decodeRun({run: "r", stale: true}, "y").stale, true);
+  assert.equal(decodeHeatmap({signal: "s", stale: true}, "z").stale, true);
 });
 
 test("fingerprint tells bodies apart", () => {
