@@ -90,8 +90,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
-MAIN_CONFIGS = ["bare", "tensorboard_hist", "trainhealth_default",
-                "trainhealth_detailed"]
+MAIN_CONFIGS = ["bare", "bare_again", "noop_batch_hook", "tensorboard_hist",
+                 "trainhealth_default", "trainhealth_detailed"]
 # Options, one change at a time. Probe size and the signal switches are
 # measured at every_n_steps=1 so that one record's cost shows clearly; the
 # cadence rows use the default probe (256 samples) and every signal.
@@ -102,6 +102,8 @@ OPTION_CONFIGS = ["every_1", "every_10", "every_100",
 
 LABELS = {
     "bare": "bare fit",
+    "bare_again": "bare fit, a second model (the noise floor)",
+    "noop_batch_hook": "a callback whose on_train_batch_begin does nothing",
     "tensorboard_hist": "keras.callbacks.TensorBoard(histogram_freq=1)",
     "trainhealth_default": "TrainHealthCallback() (defaults)",
     "trainhealth_detailed":
@@ -401,8 +403,15 @@ def make_model(model_name, seed):
 def make_callbacks(config, log_root, index):
     import keras
 
-    if config == "bare":
+    if config in ("bare", "bare_again"):
         return [], None
+    if config == "noop_batch_hook":
+        # Only its presence: Keras then calls batch hooks on every step.
+        class NoopBatchHook(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                pass
+
+        return [NoopBatchHook()], None
     log_dir = os.path.join(log_root, "%s_%d" % (config, index))
     if config == "tensorboard_hist":
         return [keras.callbacks.TensorBoard(log_dir, histogram_freq=1)], None

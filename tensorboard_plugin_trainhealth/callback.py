@@ -39,8 +39,8 @@ from tensorboard_plugin_trainhealth import writer as writer_lib
 AUTO_RECORDS_PER_FIT = 300
 AUTO_DENSE_RECORDS = 30
 AUTO_DENSE_SECONDS = 1.0
-AUTO_OVERHEAD_BUDGET = 0.01
-PROBE_OVERHEAD_BUDGET = 0.01
+AUTO_OVERHEAD_BUDGET = 0.0075
+PROBE_OVERHEAD_BUDGET = 0.0075
 AUTO_STEPS_WHEN_UNKNOWN = 50
 # The probe holds every inspected layer's output for its samples at once;
 # very wide layers get fewer probe samples so that stays under this bound.
@@ -91,9 +91,9 @@ class TrainHealthCallback(keras.callbacks.Callback):
             own name.
         every_n_steps: record cadence in optimizer steps. `"auto"` records
             densely at first (the first 30 records at up to 300 per `fit`,
-            every step for short fits), then as often as about 2% of the
-            training time allows: 1% for the norms, 1% for the activation
-            probe. A number records every that many steps, probe included,
+            every step for short fits), then as often as about 1.5% of the
+            training time allows: 0.75% for the norms, 0.75% for the
+            activation probe. A number records every that many steps, probe included,
             whatever it costs.
         probe_samples: how many training samples the activation probe uses.
         probe_data: inputs for the probe (arrays, a list or dict of arrays
@@ -172,6 +172,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
             # tracing the training step.
             self._clock = [time.perf_counter(), completed, 0.0]
         if completed > self._next_record:
+            self._guard("record", self._wait_for_device)
             started = time.perf_counter()
             self._guard("record", self._record, completed - 1)
             self._spent(started, completed, record=True)
@@ -182,6 +183,32 @@ class TrainHealthCallback(keras.callbacks.Callback):
         if self._tap is not None:
             # Read by the eager (torch) tap only: is the coming step due?
             self._tap.host_due = completed % self._every == 0
+
+    def _wait_for_device(self):
+        """Waits for the training steps already dispatched to finish.
+
+        JAX, and every backend on a GPU, run steps asynchronously: a record
+        that reads the device waits for the queued steps first. That wait is
+        training, not monitoring; it happens here, before a record is timed,
+        so that the cadence is set by what records really cost. (It adds no
+        wait: the record would have waited for those steps anyway.)
+        """
+        backend = keras.backend.backend()
+        if backend == "jax":
+            import jax
+
+            self._attach_weights()
+            jax.block_until_ready([v.value for v in self._variables])
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.list_logical_devices("GPU"):
+                tf.test.experimental.sync_devices()
 
     def _spent(self, started, completed, record):
         cost = time.perf_counter() - started

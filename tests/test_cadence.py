@@ -87,7 +87,7 @@ def test_auto_records_densely_first_then_within_its_budget(tmp_path):
     dense = steps[:callback_lib.AUTO_DENSE_RECORDS]
     assert dense == list(range(0, floor * len(dense), floor))
     assert len(dense) == callback_lib.AUTO_DENSE_RECORDS
-    # Records, once measured, cost far more than 1% of a step each: after
+    # Records, once measured, cost far more than 0.75% of a step each: after
     # the dense start they are spread far apart (the first gap only reaches
     # the next multiple of the new cadence).
     later = np.diff(steps[callback_lib.AUTO_DENSE_RECORDS:])
