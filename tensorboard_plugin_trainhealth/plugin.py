@@ -181,7 +181,7 @@ _RUNS_BUDGET_S = 1.0
 # for the new read, then answer from the previous one ("stale": true) while
 # the read finishes in the background: reading a big run takes seconds, and
 # a live training changes it at every reload.
-_STALE_WAIT_S = 0.25
+_STALE_WAIT_S = 0.1
 # The largest page of /runs, and the longest search string.
 MAX_RUNS_LIMIT = 10000
 MAX_SEARCH_LENGTH = 1000
