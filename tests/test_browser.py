@@ -225,7 +225,7 @@ def hash_params(page):
     return out
 
 
-def wait_until(check, timeout=15, interval=0.2, what="condition"):
+def wait_until(check, timeout=30, interval=0.2, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
