@@ -193,22 +193,9 @@ class TrainHealthCallback(keras.callbacks.Callback):
         so that the cadence is set by what records really cost. (It adds no
         wait: the record would have waited for those steps anyway.)
         """
-        backend = keras.backend.backend()
-        if backend == "jax":
-            import jax
-
-            self._attach_weights()
-            jax.block_until_ready([v.value for v in self._variables])
-        elif backend == "torch":
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-        elif backend == "tensorflow":
-            import tensorflow as tf
-
-            if tf.config.list_logical_devices("GPU"):
-                tf.test.experimental.sync_devices()
+        if self._device_wait is None:
+            self._device_wait = _device_wait_for_backend()
+        self._device_wait(self)
 
     def _spent(self, started, completed, record):
         cost = time.perf_counter() - started
@@ -288,6 +275,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
         self._last_probe_cost = 0.0
         self._readout = None
         self._readout_error = None
+        self._device_wait = None  # decided at the first record
 
         self._variables = []
         self._variable_columns = []
@@ -354,14 +342,11 @@ class TrainHealthCallback(keras.callbacks.Callback):
         """
         model = self.model
         variables = self._variables
-        loss_metric = self._current_loss() is not None and _loss_metric(model)
-        optimizer = model.optimizer
-        tap = self._tap if self._tap is not None \
-            and self._tap.device_parts() is not None else None
-        key = ("readout", tuple(id(v) for v in variables), id(tap),
-               id(loss_metric), id(optimizer))
+        loss_metric = _loss_metric(model)
+        key = ("readout", tuple(id(v) for v in variables), id(self._tap),
+               id(loss_metric), id(model.optimizer))
         return stats.cached_on(model, key, lambda: _fused_readout(
-            model, variables, tap, loss_metric or None))
+            model, variables, self._tap, loss_metric is not None))
 
     def _sync_step(self):
         # One device read per epoch: the optimizer's step counter is the
@@ -551,9 +536,6 @@ class TrainHealthCallback(keras.callbacks.Callback):
         if "grad_norm" in host:
             self._handle_gradients(w, host["grad_norm"][:n_vars],
                                    int(host["grad_step"][0]), step, scalars)
-        elif self._tap is not None and "gradient_norms" not in self._disabled:
-            grad_step, norms = self._tap.read()
-            self._handle_gradients(w, norms, grad_step, step, scalars)
         if "activations" in host:
             values = host["activations"]
             count = len(self._probe_layers)
@@ -623,17 +605,25 @@ class TrainHealthCallback(keras.callbacks.Callback):
             return None
 
     def _read_separately(self, snapshot):
+        """The parts `_wanted_groups` names, each under its own guard."""
+        model = self.model
         parts = {}
-        if self._variables and "weights" not in self._disabled:
-            parts["weight_norm"] = self._guard("weights", self._weight_norms_fn)
-        if snapshot is not None and "update_ratios" not in self._disabled:
-            norms = self._guard("update_ratios", self._update_norms_fn, snapshot)
-            if norms is not None:
-                parts["update_norm"], parts["snapshot_norm"] = norms
-        if self._tap is not None and "gradient_norms" not in self._disabled:
-            parts.update(self._tap.device_parts() or {})
-        parts["loss"] = self._guard("loss", self._current_loss)
-        parts["learning_rate"] = self._guard("learning_rate", self._learning_rate)
+        for group in self._wanted_groups(snapshot):
+            if group == "weights":
+                parts["weight_norm"] = self._guard("weights",
+                                                   self._weight_norms_fn)
+            elif group == "updates":
+                norms = self._guard("update_ratios", self._update_norms_fn,
+                                    snapshot)
+                if norms is not None:
+                    parts["update_norm"], parts["snapshot_norm"] = norms
+            elif group == "gradients":
+                parts.update(self._tap.device_parts())
+            elif group == "loss":
+                parts["loss"] = self._guard("loss", _current_loss, model)
+            elif group == "learning_rate":
+                parts["learning_rate"] = self._guard("learning_rate",
+                                                     _learning_rate, model)
         parts = {k: v for k, v in parts.items() if v is not None}
         return self._to_host(parts)
 
@@ -677,13 +667,6 @@ class TrainHealthCallback(keras.callbacks.Callback):
         matrix.append(step, values)
         if w is not None:
             self._guard("writer", w.vector, tag, step, values, matrix.columns)
-
-    def _current_loss(self):
-        metric = _loss_metric(self.model)
-        return metric.result() if metric is not None else None
-
-    def _learning_rate(self):
-        return gradients.base_optimizer(self.model.optimizer).learning_rate
 
     def _to_host(self, parts):
         """One device-to-host transfer for the whole record."""
@@ -788,7 +771,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
         warnings.warn(message, TrainHealthWarning, stacklevel=3)
 
 
-def _fused_readout(model, variables, tap, loss_metric):
+def _fused_readout(model, variables, tap, has_loss):
     """A `FusedReadout` of the record parts (see readout.py).
 
     Its functions hold the model's objects only, never a callback, so that
@@ -801,14 +784,14 @@ def _fused_readout(model, variables, tap, loss_metric):
                     lambda snapshot: stats.update_norms(variables, snapshot)),
     }
     state = [model.variables, getattr(model, "metrics_variables", [])]
-    if loss_metric is not None:
-        groups["loss"] = (("loss",), lambda snapshot: loss_metric.result())
+    if has_loss:
+        groups["loss"] = (("loss",), lambda snapshot: _current_loss(model))
     optimizer = model.optimizer
     if optimizer is not None:
-        base = gradients.base_optimizer(optimizer)
         groups["learning_rate"] = (("learning_rate",),
-                                   lambda snapshot: base.learning_rate)
-        state += [optimizer.variables, base.variables]
+                                   lambda snapshot: _learning_rate(model))
+        state += [optimizer.variables,
+                  gradients.base_optimizer(optimizer).variables]
     if tap is not None:
         def grad_parts(snapshot):
             parts = tap.device_parts()
@@ -825,6 +808,41 @@ def _loss_metric(model):
         if metric.name == "loss":
             return metric
     return None
+
+
+def _current_loss(model):
+    """The running training loss (a tensor), or None without a loss metric."""
+    metric = _loss_metric(model)
+    return metric.result() if metric is not None else None
+
+
+def _learning_rate(model):
+    return gradients.base_optimizer(model.optimizer).learning_rate
+
+
+def _device_wait_for_backend():
+    """fn(callback) that waits for the steps dispatched on this backend."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def wait(callback):
+            callback._attach_weights()
+            jax.block_until_ready([v.value for v in callback._variables])
+
+        return wait
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return lambda callback: torch.cuda.synchronize()
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_logical_devices("GPU"):
+            return lambda callback: tf.test.experimental.sync_devices()
+    # TensorFlow and torch on the CPU finish a step before the next starts.
+    return lambda callback: None
 
 
 def _close_quietly(writer):

@@ -87,7 +87,7 @@ FAULTS = {
                   md.VARIABLE_GRAD_NORM, None),
     "epoch": ((callback_lib.TrainHealthCallback, "_write_epoch"), "epoch",
               md.VARIABLE_GRAD_NORM, None),
-    "loss": ((callback_lib.TrainHealthCallback, "_current_loss"), "loss",
+    "loss": ((callback_lib, "_current_loss"), "loss",
              md.VARIABLE_GRAD_NORM, None),
 }
 
