@@ -140,10 +140,11 @@ export function decodeRuns(body, signature) {
 }
 
 /**
- * Runs with trainhealth data: {runs: [{run, status, alert_count,
+ * Runs with trainhealth data: {runs: [{run, status, stale, alert_count,
  * problems}], problems, total, pending}. A status is "pending" while the
  * server has not diagnosed the run yet (it diagnoses for a bounded time
- * per request, the runs it answers in order). options: {search, offset,
+ * per request, the runs it answers in order); stale while it comes from a
+ * preliminary or older read. options: {search, offset,
  * limit} pick a page of the runs whose name contains `search`; without
  * them every run is listed.
  */
@@ -168,6 +169,8 @@ export function decodeRun(body, signature) {
     run: body.run,
     // Served from the run's previous read while its new data is read.
     stale: Boolean(body.stale),
+    // Read from a sample of the records while the whole run is read.
+    preliminary: Boolean(body.preliminary),
     status: body.status,
     alerts: Array.isArray(body.alerts) ? body.alerts : [],
     problems: Array.isArray(body.problems) ? body.problems : [],
@@ -214,6 +217,7 @@ export function decodeHeatmap(body, signature) {
     signature,
     // Served from the run's previous read while its new data is read.
     stale: Boolean(body.stale),
+    preliminary: Boolean(body.preliminary),
     signal: body.signal,
     scale: body.scale === "log" ? "log" : "linear",
     available: Boolean(body.available),

@@ -248,11 +248,16 @@ export function statusLine(runData) {
       .filter((s) => counts[s])
       .map((s) => `${counts[s]} ${s}`);
   const detail = parts.length ? parts.join(", ") : "no alerts";
-  const line = el("p", `th-status th-status-${runData.status}`, null, [
+  const children = [
     el("span", "th-badge", runData.status),
     el("span", "th-status-text", ` ${runData.run}: ${detail}`),
-  ]);
-  return line;
+  ];
+  if (runData.preliminary) {
+    children.push(el("span", "th-preliminary",
+        " · preliminary: from a sample of the records while the whole " +
+        "run is read"));
+  }
+  return el("p", `th-status th-status-${runData.status}`, null, children);
 }
 
 const ALERTS_SHOWN = 6;

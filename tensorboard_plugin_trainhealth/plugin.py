@@ -11,13 +11,15 @@ Routes (all under /data/plugin/trainhealth), GET:
   /runs[?search=S][&offset=N][&limit=M]
       {"runs": [{"run": str,
                  "status": "ok"|"warning"|"critical"|"unknown"|"pending",
+                 "stale": bool,    (status of a preliminary or older read)
                  "alert_count": int, "problems": [str]}],
        "problems": [str],
        "total": int,          (runs whose name contains S; all runs without S)
        "offset": int, "limit": int | null,   (as asked; null: no limit)
        "pending": int}        (runs in "runs" not diagnosed yet)
   /run?run=R[&max_steps=N][&start_step=A][&end_step=B]
-      {"run", "stale": bool, "status", "max_steps", "downsampled": bool,
+      {"run", "stale": bool, "preliminary": bool, "status", "max_steps",
+       "downsampled": bool,
        "extent": [first step, last step] | null,   (of the whole run)
        "step_range": [A, B] | null,                 (as asked)
        "alerts": [{"kind", "severity", "layer", "first_step", "last_step",
@@ -36,7 +38,8 @@ Routes (all under /data/plugin/trainhealth), GET:
                             "scale": "linear"|"log"}}}
   /heatmap?run=R&signal=S[&max_steps=N][&start_step=A][&end_step=B]
           [&format=json|f32]                       (S one of `SIGNALS`)
-      {"run", "stale": bool, "signal", "tag", "scale": "linear"|"log",
+      {"run", "stale": bool, "preliminary": bool, "signal", "tag",
+       "scale": "linear"|"log",
        "available": bool,
        "rows": [{"name", ...column, "variables": [...] when aggregated}],
        "steps": [int], "step_ends": [int],
@@ -56,7 +59,9 @@ the status of a run already diagnosed since its data last changed comes from
 the cache, and the runs still unknown are diagnosed in the order answered
 for at most `_RUNS_BUDGET_S` per request (at least one run, so that repeated
 requests always make progress; a read under way when the budget runs out
-finishes); the rest are "pending" until a later request. Runs are sorted by
+finishes; a long run costs its bounded first read, see Caching); the rest
+are "pending" until a later request, or answered from their previous
+diagnosis with "stale": true. Runs are sorted by
 name; `search` keeps those whose name contains it (case-insensitive), and
 `offset`/`limit` page through what is left. Opening a run (/run) diagnoses
 it at once. Step keys of `step_series` are the schema's step tags
@@ -90,16 +95,26 @@ JSON conventions:
 Caching. A run is read and diagnosed once per change of its data: every
 cache entry is keyed by the run's fingerprint (each tag's last step and
 wall time, as the data provider lists them), and a changed fingerprint
-means a fresh read. A run already served whose data changed (a live
-training, at every reload) keeps being served from its previous read,
-marked "stale", while the new read runs in the background, unless that read
-finishes within `_STALE_WAIT_S`. The fingerprints themselves are listed at most once a
-second (`_FINGERPRINT_TTL_S`; the data provider reloads every few seconds
-anyway). What is kept of a run is not its raw series but what the routes
-serve (step series, per-layer matrices as float32, the diagnosis), within a
-byte budget; one run is read at a time, so concurrent first requests share
-one read and the process's peak memory stays that of one read plus the
-budget.
+means a fresh read. Every answer is quick however long the run:
+
+* The first read of a run takes at most `_PRELIMINARY_RECORDS` records per
+  tag, sampled across the run by the data provider. For most runs that is
+  all of it. For longer ones the answer is "preliminary" (and "stale"):
+  diagnosed and drawn from the sample while the full history is read in
+  the background.
+* A run already served whose data changed (a live training, at every
+  reload) keeps being served from its previous read, marked "stale",
+  while the new read runs in the background, unless that read finishes
+  within `_STALE_WAIT_S`.
+
+Background reads are done by one thread, the run most recently asked for
+first, one full read at a time, so the process's peak memory stays that of
+one read plus the caches. The fingerprints themselves are listed at most
+once a second (`_FINGERPRINT_TTL_S`; the data provider reloads every few
+seconds anyway). What is kept of a run is not its raw series but what the
+routes serve (step series, per-layer matrices as float32, the diagnosis),
+within a byte budget; answers, stale ones included, are kept by the
+fingerprint of the read they come from, so a poll costs a lookup.
 """
 
 import base64
@@ -182,6 +197,13 @@ _RUNS_BUDGET_S = 1.0
 # the read finishes in the background: reading a big run takes seconds, and
 # a live training changes it at every reload.
 _STALE_WAIT_S = 0.1
+# A run not read before is first read at most this many records per tag,
+# sampled across the run by the data provider: a preliminary answer in a
+# fraction of a second however long the run, marked "preliminary" (and
+# "stale"), while the full history is read in the background. A run with
+# fewer records is read whole by that first read.
+_PRELIMINARY_RECORDS = 500
+_PRELIMINARY = "preliminary"  # marks the fingerprint of a preliminary read
 # The largest page of /runs, and the longest search string.
 MAX_RUNS_LIMIT = 10000
 MAX_SEARCH_LENGTH = 1000
@@ -208,11 +230,20 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         self._diagnosis_cache = {}
         # (experiment, runs or None) -> (monotonic time, {run: fingerprint})
         self._fingerprint_cache = {}
+        # (experiment, run) -> (fingerprint, scalar tags, tensor tags) as
+        # last listed, for `reader.read_run`.
+        self._listings = {}
         # (experiment, run, fingerprint, route, params) -> JSON text
         self._response_cache = collections.OrderedDict()
         self._response_bytes = 0
-        # (experiment, run) -> the thread reading the run's newer data
-        self._refreshing = {}
+        # Held while a run not read before gets its first, bounded read, so
+        # that concurrent first requests for it share one read.
+        self._first_read_lock = threading.Lock()
+        # Background reads: (experiment, run) -> _Refresh, waiting for the
+        # one reading thread, which takes the most recently asked first.
+        self._refresh_queue = collections.OrderedDict()
+        self._reading = None  # ((experiment, run), _Refresh) being read
+        self._reader_thread = None
 
     def get_plugin_apps(self):
         apps = {
@@ -259,8 +290,8 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             step_range = _step_range_arg(request)
             return self._cached_response(
                 ctx, experiment, run, ("run", max_steps, step_range),
-                lambda: self.run_impl(ctx, experiment, run, max_steps,
-                                      step_range))
+                lambda served: self.run_impl(ctx, experiment, run, max_steps,
+                                             step_range, served=served))
 
         return _respond_json(request, body)
 
@@ -279,8 +310,9 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             return self._cached_response(
                 ctx, experiment, run,
                 ("heatmap", signal, max_steps, step_range, encoding),
-                lambda: self.heatmap_impl(ctx, experiment, run, signal,
-                                          max_steps, step_range, encoding))
+                lambda served: self.heatmap_impl(
+                    ctx, experiment, run, signal, max_steps, step_range,
+                    encoding, served=served))
 
         return _respond_json(request, body)
 
@@ -333,20 +365,31 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         for run in page:
             fingerprint = fingerprints[run]
             diagnosis = self._cached_diagnosis(experiment, run, fingerprint)
+            stale = False
             if diagnosis is None:
                 left = deadline - time.monotonic()
                 if left > 0 or not diagnosed_one:
+                    # A changed run's new read is waited for as /run would
+                    # (within what is left of the budget).
+                    wait_s = (min(left, _STALE_WAIT_S) if diagnosed_one
+                              else _STALE_WAIT_S)
                     diagnosed_one = True
-                    diagnosis = self._diagnosis(ctx, experiment, run,
-                                                fingerprint, wait=left)
+                    _, diagnosis, stale = self._served_data(
+                        ctx, experiment, run, fingerprint, wait_s=wait_s)
+                else:
+                    previous = self._previous_read((experiment, run))
+                    if previous is not None:
+                        diagnosis, stale = previous[1], True
             if diagnosis is None:
                 result["pending"] += 1
                 result["runs"].append({"run": run, "status": STATUS_PENDING,
-                                       "alert_count": 0, "problems": []})
+                                       "stale": False, "alert_count": 0,
+                                       "problems": []})
                 continue
             result["runs"].append({
                 "run": run,
                 "status": diagnosis["status"],
+                "stale": stale,
                 "alert_count": len(diagnosis["alerts"]),
                 "problems": diagnosis["problems"],
             })
@@ -354,18 +397,23 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         return result
 
     def run_impl(self, ctx, experiment, run, max_steps=DEFAULT_MAX_STEPS,
-                 step_range=None):
+                 step_range=None, served=None):
         """Everything the page shows about one run, except the heatmaps.
+
+        `served` is what `_served_data` gave for the run, if already asked.
 
         Raises:
           errors.NotFoundError: if the run has no trainhealth data.
         """
-        fingerprint = self._run_fingerprint(ctx, experiment, run)
-        data, diagnosis, stale = self._served_data(ctx, experiment, run,
-                                                   fingerprint)
+        if served is None:
+            served = self._served_data(
+                ctx, experiment, run,
+                self._run_fingerprint(ctx, experiment, run))
+        data, diagnosis, stale = served
         result = {
             "run": run,
             "stale": stale,
+            "preliminary": data.preliminary,
             "status": diagnosis["status"],
             "alerts": diagnosis["alerts"],
             "problems": list(data.problems),
@@ -400,11 +448,12 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
 
     def heatmap_impl(self, ctx, experiment, run, signal,
                      max_steps=DEFAULT_MAX_STEPS, step_range=None,
-                     encoding="json"):
+                     encoding="json", served=None):
         """One per-layer signal as a layer-by-step matrix.
 
         Rows are layers in model order; `values[i]` is row i over the
-        (possibly bucketed) steps.
+        (possibly bucketed) steps. `served` is what `_served_data` gave for
+        the run, if already asked.
 
         Raises:
           errors.NotFoundError: for an unknown signal or run.
@@ -412,11 +461,15 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         if signal not in SIGNALS:
             raise _unknown_signal(signal)
         tag, scale = SIGNALS[signal]
-        fingerprint = self._run_fingerprint(ctx, experiment, run)
-        data, _, stale = self._served_data(ctx, experiment, run, fingerprint)
+        if served is None:
+            served = self._served_data(
+                ctx, experiment, run,
+                self._run_fingerprint(ctx, experiment, run))
+        data, _, stale = served
         result = {
             "run": run,
             "stale": stale,
+            "preliminary": data.preliminary,
             "signal": signal,
             "tag": tag,
             "scale": scale,
@@ -502,12 +555,16 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                 return {r: f for r, f in cached[1].items() if r in runs}
         run_filter = (provider_lib.RunTagFilter(runs=runs)
                       if runs is not None else None)
+        # Both listings at once: each is a round trip to the Rust data
+        # server, which answers a small request only after ~40 ms.
+        listings = _concurrently(
+            lambda lister=lister: lister(
+                ctx, experiment_id=experiment,
+                plugin_name=metadata.PLUGIN_NAME, run_tag_filter=run_filter)
+            for lister in (self._data_provider.list_scalars,
+                           self._data_provider.list_tensors))
         result = {}
-        for lister in (self._data_provider.list_scalars,
-                       self._data_provider.list_tensors):
-            listing = lister(ctx, experiment_id=experiment,
-                             plugin_name=metadata.PLUGIN_NAME,
-                             run_tag_filter=run_filter)
+        for listing in listings:
             for run, tags in listing.items():
                 entries = result.setdefault(run, set())
                 for tag, ts in tags.items():
@@ -517,6 +574,12 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             if len(self._fingerprint_cache) > 64:
                 self._fingerprint_cache.clear()
             self._fingerprint_cache[key] = (now, result)
+            # What a read of these runs would list again (each call to the
+            # Rust data server is a round trip of ~40 ms): kept for it.
+            for run in result:
+                self._listings[(experiment, run)] = (
+                    result[run], listings[0].get(run, {}),
+                    listings[1].get(run, {}))
         return result
 
     def _run_fingerprint(self, ctx, experiment, run):
@@ -528,19 +591,30 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         return fingerprint
 
     def _cached_response(self, ctx, experiment, run, query, make_body):
-        """The JSON text of `make_body()`, reused while the run's data is
-        unchanged."""
+        """The JSON text of `make_body(served)`, where `served` is what
+        `_served_data` gives; reused while the same data would be served.
+
+        Stale answers are kept too (under the fingerprint of the read they
+        come from), so that polls during a long read cost a lookup.
+        """
         fingerprint = self._run_fingerprint(ctx, experiment, run)
-        key = (experiment, run, fingerprint, query)
-        with self._lock:
-            text = self._response_cache.get(key)
-            if text is not None:
-                self._response_cache.move_to_end(key)
-                return _JsonText(text)
-        body = make_body()
-        text = _dumps(body)
-        if body.get("stale"):
-            return _JsonText(text)  # not the answer for this fingerprint
+        text = self._cached_text((experiment, run, fingerprint, False, query))
+        if text is not None:
+            return _JsonText(text)
+        served = self._served_data(ctx, experiment, run, fingerprint)
+        data, _, stale = served
+        key = (experiment, run, data.fingerprint, stale, query)
+        text = self._cached_text(key)
+        if text is not None:
+            return _JsonText(text)
+        if stale:
+            # The answer this read gave when it was current is the same but
+            # for the flag: the poll that finds the run changed then costs
+            # no shaping while the new read runs.
+            fresh = self._cached_text(key[:3] + (False,) + key[4:])
+            text = _marked_stale(fresh) if fresh is not None else None
+        if text is None:
+            text = _dumps(make_body(served))
         with self._lock:
             if key not in self._response_cache:
                 self._response_cache[key] = text
@@ -552,72 +626,132 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                 self._response_bytes -= len(old)
         return _JsonText(text)
 
-    def _served_data(self, ctx, experiment, run, fingerprint):
-        """(data, diagnosis, stale) for /run and /heatmap.
+    def _cached_text(self, key):
+        with self._lock:
+            text = self._response_cache.get(key)
+            if text is not None:
+                self._response_cache.move_to_end(key)
+            return text
 
-        A run never read is read now. A run whose data changed since it was
-        read is read again in the background; if that takes longer than
-        `_STALE_WAIT_S`, the previous read is served, marked stale, and the
-        next request gets the new one.
+    def _served_data(self, ctx, experiment, run, fingerprint, wait_s=None):
+        """(data, diagnosis, stale) for the routes.
+
+        A run never read gets a first read bounded by `_PRELIMINARY_RECORDS`
+        per tag. When that was not all of it, or when a run read before has
+        new data, the full read is queued in the background and waited for
+        at most `wait_s` (default `_STALE_WAIT_S`); if it is not done, the
+        preliminary or previous read is served, with stale True.
         """
         key = (experiment, run)
         data = self._cached_run_data(key, fingerprint)
         if data is None:
-            with self._lock:
-                previous = self._run_cache.get(key)
-                previous_diagnosis = self._diagnosis_cache.get(key)
-            if (previous is not None and previous_diagnosis is not None
-                    and previous_diagnosis[0] == previous.fingerprint):
-                reading = self._refresh_in_background(ctx, experiment, run,
-                                                      fingerprint)
-                reading.join(_STALE_WAIT_S)
+            previous = self._previous_read(key)
+            if previous is None:
+                self._first_read(ctx, experiment, run, fingerprint)
                 data = self._cached_run_data(key, fingerprint)
                 if data is None:
-                    return previous, previous_diagnosis[1], True
-            else:
+                    previous = self._previous_read(key)
+            if data is None and previous is not None:
+                done, request_time = self._refresh_in_background(
+                    ctx, experiment, run, fingerprint)
+                # A run longer than the sample is not read whole in a
+                # moment: only an older read is worth waiting to replace,
+                # and for at most `wait_s` after its read was asked for
+                # (later polls do not wait again).
+                if not previous[0].preliminary:
+                    wait_s = _STALE_WAIT_S if wait_s is None else wait_s
+                    done.wait(max(0.0, request_time + wait_s
+                                  - time.monotonic()))
+                data = self._cached_run_data(key, fingerprint)
+                if data is None:
+                    return previous[0], previous[1], True
+            if data is None:  # what was read was evicted meanwhile
                 data = self._run_data(ctx, experiment, run, fingerprint)
         return data, self._diagnosis(ctx, experiment, run, fingerprint), False
 
-    def _refresh_in_background(self, ctx, experiment, run, fingerprint):
-        """The thread reading the run as `fingerprint` says (started once)."""
-        key = (experiment, run)
-
-        def read():
-            try:
-                self._run_data(ctx, experiment, run, fingerprint)
-            except Exception:  # pylint: disable=broad-except
-                pass  # the next request reads it in the foreground and says why
-            finally:
-                with self._lock:
-                    if self._refreshing.get(key, (None,))[0] == fingerprint:
-                        del self._refreshing[key]
-
+    def _previous_read(self, key):
+        """(data, diagnosis) of the run's last read, whatever its data was
+        then (older, or a preliminary read), or None."""
         with self._lock:
-            current = self._refreshing.get(key)
-            if current is not None and current[0] == fingerprint:
-                return current[1]
-            thread = threading.Thread(target=read, daemon=True,
-                                      name="trainhealth-refresh")
-            self._refreshing[key] = (fingerprint, thread)
-        thread.start()
-        return thread
+            data = self._run_cache.get(key)
+            diagnosis = self._diagnosis_cache.get(key)
+        if (data is None or diagnosis is None
+                or diagnosis[0] != data.fingerprint):
+            return None
+        return data, diagnosis[1]
 
-    def _run_data(self, ctx, experiment, run, fingerprint, wait=None):
-        """The served data of a run (`_RunData`), read at most once per
-        change of its data.
+    def _first_read(self, ctx, experiment, run, fingerprint):
+        """Reads a run with no read kept, at most `_PRELIMINARY_RECORDS`
+        records per tag: kept as the run's data when that was all of it,
+        else as its preliminary read."""
+        key = (experiment, run)
+        with self._first_read_lock:
+            # A concurrent request may have read it while this one waited.
+            if (self._cached_run_data(key, fingerprint) is not None
+                    or self._previous_read(key) is not None):
+                return
+            series, problems = self._read(ctx, experiment, run,
+                                          _PRELIMINARY_RECORDS)
+            complete = series is None or series.complete
+            data = _RunData(fingerprint if complete
+                            else (_PRELIMINARY, fingerprint),
+                            series, problems, preliminary=not complete)
+            diagnosis = _diagnose(series, problems)
+            del series
+            self._keep(key, data, diagnosis)
 
-        A read waits for any other read under way; with `wait` (seconds)
-        for at most that long, and None is returned if that was not enough.
+    def _refresh_in_background(self, ctx, experiment, run, fingerprint):
+        """(An Event set once the run's data as `fingerprint` says has been
+        read (or could not be), the monotonic time that read was asked for).
+
+        Reads are queued for one reading thread, which takes the most
+        recently asked first: the run on screen before runs only listed.
         """
+        key = (experiment, run)
+        with self._lock:
+            if (self._reading is not None and self._reading[0] == key
+                    and self._reading[1].fingerprint == fingerprint):
+                return self._reading[1].done, self._reading[1].asked
+            queued = self._refresh_queue.get(key)
+            if queued is not None and queued.fingerprint == fingerprint:
+                self._refresh_queue.move_to_end(key)
+                return queued.done, queued.asked
+            if queued is not None:
+                queued.done.set()  # superseded: its waiters need not wait
+            request = _Refresh(ctx, fingerprint)
+            self._refresh_queue[key] = request
+            if self._reader_thread is None:
+                self._reader_thread = threading.Thread(
+                    target=self._read_queued, daemon=True,
+                    name="trainhealth-reader")
+                self._reader_thread.start()
+            return request.done, request.asked
+
+    def _read_queued(self):
+        while True:
+            with self._lock:
+                if not self._refresh_queue:
+                    self._reading = None
+                    self._reader_thread = None
+                    return
+                key, request = self._refresh_queue.popitem(last=True)
+                self._reading = (key, request)
+            try:
+                self._run_data(request.ctx, key[0], key[1],
+                               request.fingerprint)
+            except Exception:  # pylint: disable=broad-except
+                pass  # the previous read is served meanwhile; asked again later
+            finally:
+                request.done.set()
+
+    def _run_data(self, ctx, experiment, run, fingerprint):
+        """The served data of a run (`_RunData`), read in full at most once
+        per change of its data (one full read at a time)."""
         key = (experiment, run)
         cached = self._cached_run_data(key, fingerprint)
         if cached is not None:
             return cached
-        if wait is None:
-            self._read_lock.acquire()
-        elif not self._read_lock.acquire(timeout=max(wait, 0.0)):
-            return None
-        try:
+        with self._read_lock:
             # Another request may have read it while this one waited.
             cached = self._cached_run_data(key, fingerprint)
             if cached is not None:
@@ -627,10 +761,13 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             diagnosis = _diagnose(series, problems)
             del series  # only what the routes serve is kept
             _release_memory()
-        finally:
-            self._read_lock.release()
+        self._keep(key, data, diagnosis)
+        return data
+
+    def _keep(self, key, data, diagnosis):
+        """Caches a read and its diagnosis, within the run cache's budget."""
         with self._lock:
-            self._diagnosis_cache[key] = (fingerprint, diagnosis)
+            self._diagnosis_cache[key] = (data.fingerprint, diagnosis)
             self._run_cache[key] = data
             self._run_cache.move_to_end(key)
             total = sum(d.nbytes for d in self._run_cache.values())
@@ -639,7 +776,6 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                     or total > _RUN_CACHE_BYTES):
                 _, old = self._run_cache.popitem(last=False)
                 total -= old.nbytes
-        return data
 
     def _cached_run_data(self, key, fingerprint):
         with self._lock:
@@ -649,11 +785,16 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                 return cached
         return None
 
-    def _read(self, ctx, experiment, run):
+    def _read(self, ctx, experiment, run, max_records=None):
         """(RunSeries or None, problems) read from the data provider."""
         problems = []
+        with self._lock:
+            listing = self._listings.get((experiment, run))
         try:
-            series = reader.read_run(self._data_provider, ctx, experiment, run)
+            series = reader.read_run(
+                self._data_provider, ctx, experiment, run,
+                max_records=max_records,
+                listing=listing[1:] if listing is not None else None)
             if series is not None:
                 problems.extend(series.problems)
         except errors.PublicError:
@@ -672,16 +813,13 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             return cached[1]
         return None
 
-    def _diagnosis(self, ctx, experiment, run, fingerprint, wait=None):
-        """The run's diagnosis, reading the run if needed; with `wait`, None
-        when another read kept the run from being read that long (see
-        `_run_data`)."""
+    def _diagnosis(self, ctx, experiment, run, fingerprint):
+        """The run's diagnosis, reading the run if needed."""
         cached = self._cached_diagnosis(experiment, run, fingerprint)
         if cached is not None:
             return cached
         # Reading the run diagnoses it too (and caches the diagnosis).
-        if self._run_data(ctx, experiment, run, fingerprint, wait) is None:
-            return None
+        self._run_data(ctx, experiment, run, fingerprint)
         cached = self._cached_diagnosis(experiment, run, fingerprint)
         if cached is not None:
             return cached
@@ -695,13 +833,40 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
 
     def _forget_runs_except(self, experiment, runs):
         with self._lock:
-            for cache in (self._run_cache, self._diagnosis_cache):
+            for cache in (self._run_cache, self._diagnosis_cache,
+                          self._listings):
                 for key in [k for k in cache
                             if k[0] == experiment and k[1] not in runs]:
                     del cache[key]
             for key in [k for k in self._response_cache
                         if k[0] == experiment and k[1] not in runs]:
                 self._response_bytes -= len(self._response_cache.pop(key))
+
+
+def _concurrently(calls):
+    """The results of `calls` (functions of no arguments), called in
+    parallel threads; the first exception raised is raised here."""
+    calls = list(calls)
+    results = [None] * len(calls)
+    errors_raised = [None] * len(calls)
+
+    def call(i):
+        try:
+            results[i] = calls[i]()
+        except BaseException as e:  # pylint: disable=broad-except
+            errors_raised[i] = e
+
+    threads = [threading.Thread(target=call, args=(i,), daemon=True)
+               for i in range(1, len(calls))]
+    for thread in threads:
+        thread.start()
+    call(0)
+    for thread in threads:
+        thread.join()
+    for error in errors_raised:
+        if error is not None:
+            raise error
+    return results
 
 
 def _release_memory():
@@ -730,9 +895,34 @@ def _dumps(body):
     return json.dumps(body, allow_nan=False, separators=(",", ":"))
 
 
+def _marked_stale(text):
+    """A /run or /heatmap answer's JSON text with "stale" set to true.
+
+    The flag is the body's second key, after "run" (a JSON string, in which
+    a quote is always escaped), so its first occurrence is the flag.
+    Returns None if the text is not laid out so.
+    """
+    head = '"stale":false,"preliminary":'
+    at = text.find(head)
+    if at < 0 or not text.startswith('{"run":"'):
+        return None
+    return text[:at] + '"stale":true' + text[at + len('"stale":false'):]
+
+
 def _unknown_signal(signal):
     return errors.NotFoundError("unknown signal %r; known: %s"
                                 % (signal, ", ".join(sorted(SIGNALS))))
+
+
+class _Refresh:
+    """A full read of a run waiting for (or under way in) the reading
+    thread: the data it is for, and an Event set when it is over."""
+
+    def __init__(self, ctx, fingerprint):
+        self.ctx = ctx
+        self.fingerprint = fingerprint
+        self.asked = time.monotonic()
+        self.done = threading.Event()
 
 
 class _RunData:
@@ -741,8 +931,10 @@ class _RunData:
     layer-by-step matrix per heatmap signal (variables already aggregated
     per layer). The raw `RunSeries` is not kept."""
 
-    def __init__(self, fingerprint, series, problems):
+    def __init__(self, fingerprint, series, problems, preliminary=False):
         self.fingerprint = fingerprint
+        # Read from a sample of the records (see `_PRELIMINARY_RECORDS`).
+        self.preliminary = preliminary
         self.problems = list(problems)
         self.described = None
         self.extent = None

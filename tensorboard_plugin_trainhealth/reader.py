@@ -31,22 +31,31 @@ def trainhealth_runs(data_provider, ctx, experiment_id):
     return sorted(runs)
 
 
-def read_run(data_provider, ctx, experiment_id, run):
+def read_run(data_provider, ctx, experiment_id, run, max_records=None,
+             listing=None):
     """Reads one run into a `RunSeries`.
 
     A tag that cannot be understood is skipped and described in
     `RunSeries.problems`; the rest of the run is still returned.
     Returns None when the run has no trainhealth data at all.
+
+    With `max_records`, at most that many records of each tag are read
+    (the data provider picks them across the run, the last one always
+    among them), and `RunSeries.complete` says whether that was all there
+    was. `listing`, if given, is the run's (scalar tags, tensor tags) as
+    the provider's `list_scalars` and `list_tensors` just gave them
+    ({tag: time series}), and saves listing them again.
     """
-    run_filter = provider_lib.RunTagFilter(runs=[run])
-    scalar_meta = data_provider.list_scalars(
-        ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME,
-        run_tag_filter=run_filter,
-    ).get(run, {})
-    tensor_meta = data_provider.list_tensors(
-        ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME,
-        run_tag_filter=run_filter,
-    ).get(run, {})
+    downsample = _READ_ALL if max_records is None else max_records
+    if listing is None:
+        run_filter = provider_lib.RunTagFilter(runs=[run])
+        listing = [
+            lister(ctx, experiment_id=experiment_id,
+                   plugin_name=metadata.PLUGIN_NAME,
+                   run_tag_filter=run_filter).get(run, {})
+            for lister in (data_provider.list_scalars,
+                           data_provider.list_tensors)]
+    scalar_meta, tensor_meta = listing
     if not scalar_meta and not tensor_meta:
         return None
     result = series_lib.RunSeries()
@@ -61,27 +70,39 @@ def read_run(data_provider, ctx, experiment_id, run):
     if scalar_tags:
         data = data_provider.read_scalars(
             ctx, experiment_id=experiment_id,
-            plugin_name=metadata.PLUGIN_NAME, downsample=_READ_ALL,
+            plugin_name=metadata.PLUGIN_NAME, downsample=downsample,
             run_tag_filter=provider_lib.RunTagFilter([run], scalar_tags),
         ).get(run, {})
         for tag, points in data.items():
+            if len(points) >= downsample:
+                result.complete = False
             _store_scalar(result, tag, _to_series(points))
 
-    # One tag at a time: a big model's history is large, and only one
-    # tag's records (as the provider's objects) are then held at once.
-    for tag in sorted(t for t in tensor_meta if t in contents):
-        points = data_provider.read_tensors(
+    # A whole read takes one tag at a time: a big model's history is large,
+    # and only one tag's records (as the provider's objects) are then held
+    # at once. A bounded read asks for every tag in one call, because each
+    # call to the data server is a round trip (~40 ms for a small answer).
+    tensor_tags = sorted(t for t in tensor_meta if t in contents)
+    batches = ([[t] for t in tensor_tags] if max_records is None
+               else [tensor_tags] if tensor_tags else [])
+    for batch in batches:
+        data = data_provider.read_tensors(
             ctx, experiment_id=experiment_id,
-            plugin_name=metadata.PLUGIN_NAME, downsample=_READ_ALL,
-            run_tag_filter=provider_lib.RunTagFilter([run], [tag]),
-        ).get(run, {}).get(tag)
-        if points is None:
-            continue
-        try:
-            _store_tensor(result, tag, contents[tag], points)
-        except (ValueError, TypeError, KeyError) as e:
-            result.problems.append("%s: unreadable (%s)" % (tag, e))
-        del points
+            plugin_name=metadata.PLUGIN_NAME, downsample=downsample,
+            run_tag_filter=provider_lib.RunTagFilter([run], batch),
+        ).get(run, {})
+        for tag in batch:
+            points = data.pop(tag, None)
+            if points is None:
+                continue
+            if len(points) >= downsample:
+                result.complete = False
+            try:
+                _store_tensor(result, tag, contents[tag], points)
+            except (ValueError, TypeError, KeyError) as e:
+                result.problems.append("%s: unreadable (%s)" % (tag, e))
+            del points
+        del data
     return result
 
 

@@ -76,6 +76,9 @@ class RunSeries:
     facts: dict = dataclasses.field(default_factory=dict)
     # Per-tag problems met while reading (unreadable, newer version, ...).
     problems: List[str] = dataclasses.field(default_factory=list)
+    # False when only a sample of the records was read (`reader.read_run`
+    # with `max_records`).
+    complete: bool = True
 
     def scalar(self, tag):
         return self.step_scalars.get(tag) or Series.empty()

@@ -9,6 +9,7 @@ import json
 import time
 
 import numpy as np
+from tensorboard.compat import tf
 from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.summary.writer import event_file_writer
@@ -29,6 +30,7 @@ class SummaryWriter:
     """
 
     def __init__(self, log_dir, flush_secs=10):
+        _wait_for_a_later_file_name(log_dir)
         self._writer = event_file_writer.EventFileWriter(
             log_dir, flush_secs=flush_secs, filename_suffix=FILENAME_SUFFIX
         )
@@ -96,3 +98,24 @@ class SummaryWriter:
 
     def close(self):
         self._writer.close()
+
+
+def _wait_for_a_later_file_name(log_dir):
+    """Waits, if need be, until a new event file's name sorts last.
+
+    TensorBoard's Python loader (`--load_fast=false`, and our CLI) reads a
+    run's event files in name order and skips a file created after one
+    whose name sorts later. Names start with the second they were created
+    in, then a per-process counter, which sorts "10" before "9": a second
+    file opened in the same directory within the same second (a second
+    `fit` right after a short first one) could be skipped. After the next
+    second begins, the new name sorts after every file there.
+    """
+    now = time.time()
+    prefix = "events.out.tfevents.%010d." % int(now)
+    try:
+        names = tf.io.gfile.listdir(log_dir)
+    except Exception:  # pylint: disable=broad-except
+        return  # no directory yet (or unlistable): nothing to sort after
+    if any(name.startswith(prefix) for name in names):
+        time.sleep(max(0.0, int(now) + 1 - now) + 0.01)

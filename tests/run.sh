@@ -46,7 +46,8 @@ export TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
 # ...then the callback on the JAX and PyTorch backends.
 for backend in jax torch; do
   echo "== callback tests on KERAS_BACKEND=$backend"
-  KERAS_BACKEND=$backend "$VENV/bin/python" -m pytest -q tests/test_callback.py tests/test_reliability.py "$@"
+  KERAS_BACKEND=$backend "$VENV/bin/python" -m pytest -q tests/test_callback.py \
+    tests/test_reliability.py tests/test_cadence.py "$@"
 done
 # And without TensorFlow installed at all (JAX backend): the package must
 # import, record and read back with TensorBoard's own writer.

@@ -10,6 +10,7 @@ TensorBoard's.
 import json
 import math
 import os
+import threading
 import urllib.parse
 
 import pytest
@@ -304,6 +305,9 @@ def test_runs_statuses_follow_changed_data(tmp_path, monkeypatch):
     assert {r["status"] for r in get_json(client, "/runs")["runs"]} == {"ok"}
     reads = _counting_reads(monkeypatch)
     monkeypatch.setattr(plugin_lib, "_RUNS_BUDGET_S", 0.0)
+    # However slow this machine, the one run a request diagnoses is waited
+    # for (a slower read is answered stale, see below).
+    monkeypatch.setattr(plugin_lib, "_STALE_WAIT_S", 60.0)
     # Run b goes on training and its loss turns NaN.
     _write_tiny_run(root, "b", loss=math.nan, step=1)
     plugin._data_provider._multiplexer.Reload()
@@ -613,17 +617,71 @@ def test_a_slow_new_read_is_answered_from_the_previous_one(tmp_path,
     assert body["stale"] is True and body["extent"] == [0, 29]
     assert body["alerts"] == first["alerts"]
     assert heatmap["stale"] is True and heatmap["steps"] == list(range(30))
-    assert len(plugin._refreshing) == 1  # one background read for both
-    (_, reading), = plugin._refreshing.values()
+    assert body["preliminary"] is False  # an older read, not a sample
+    # One background read for both requests.
+    assert plugin._reading is not None and not plugin._refresh_queue
+    done = plugin._reading[1].done
 
     release.set()
-    reading.join(60)
+    assert done.wait(60)
     body = get_json(client, run_url("/run", "run"))
     assert body["stale"] is False and body["extent"] == [0, 59]
     heatmap = get_json(client, run_url("/heatmap", "run",
                                        signal="dead_fraction"))
     assert heatmap["stale"] is False and heatmap["steps"] == list(range(60))
     assert reads == ["run", "run"]
+
+
+def test_a_long_run_is_answered_from_a_sample_first(tmp_path, monkeypatch):
+    root = str(tmp_path)
+    fx.write_run(os.path.join(root, "run"))  # 30 records per tag
+    fx.write_run(os.path.join(root, "short"), steps=8)
+    client, _, reads, plugin = _counting_plugin(root, monkeypatch)
+    monkeypatch.setattr(plugin_lib, "_FINGERPRINT_TTL_S", 0.0)
+    monkeypatch.setattr(plugin_lib, "_PRELIMINARY_RECORDS", 10)
+    release = threading.Event()
+    counting = reader.read_run
+
+    def full_reads_wait(*args, **kwargs):
+        if kwargs.get("max_records") is None:
+            release.wait(60)
+        return counting(*args, **kwargs)
+
+    monkeypatch.setattr(reader, "read_run", full_reads_wait)
+
+    # A run within the bound is read whole by its first read.
+    short = get_json(client, run_url("/run", "short"))
+    assert short["stale"] is False and short["preliminary"] is False
+    assert short["step_series"]["loss"]["steps"] == list(range(8))
+
+    # A longer one: ten records of each tag, the last among them, at once.
+    first = get_json(client, run_url("/run", "run"))
+    assert first["stale"] is True and first["preliminary"] is True
+    loss_steps = first["step_series"]["loss"]["steps"]
+    assert len(loss_steps) == 10 and loss_steps[-1] == 29
+    assert first["extent"][1] == 29
+    heatmap = get_json(client, run_url("/heatmap", "run",
+                                       signal="dead_fraction"))
+    assert heatmap["preliminary"] is True and len(heatmap["steps"]) == 10
+    # The dead layer of the fixture is seen in the sample already.
+    assert first["status"] != "ok"
+    listing = {r["run"]: r for r in get_json(client, "/runs")["runs"]}
+    assert listing["run"]["stale"] is True
+    assert listing["run"]["status"] == first["status"]
+    assert listing["short"]["stale"] is False
+
+    release.set()
+    ctx = tb_context.RequestContext()
+    done, _ = plugin._refresh_in_background(
+        ctx, "", "run", plugin._run_fingerprint(ctx, "", "run"))
+    assert done.wait(60)
+    full = get_json(client, run_url("/run", "run"))
+    assert full["stale"] is False and full["preliminary"] is False
+    assert full["step_series"]["loss"]["steps"] == list(range(30))
+    listing = {r["run"]: r for r in get_json(client, "/runs")["runs"]}
+    assert listing["run"]["stale"] is False
+    # short once, run sampled once and then read whole once.
+    assert reads == ["short", "run", "run"]
 
 
 def test_concurrent_first_requests_share_one_read(tmp_path, monkeypatch):

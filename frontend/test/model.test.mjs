@@ -75,6 +75,11 @@ test("decodeRun decodes series, bounds and epochs", () => {
   assert.equal(run.stale, false);
   assert.equal(decodeRun({run: "r", stale: true}, "y").stale, true);
   assert.equal(decodeHeatmap({signal: "s", stale: true}, "z").stale, true);
+  assert.equal(run.preliminary, false);
+  assert.equal(decodeRun({run: "r", preliminary: true}, "y").preliminary,
+      true);
+  assert.equal(decodeHeatmap({signal: "s", preliminary: true}, "z")
+      .preliminary, true);
 });
 
 test("fingerprint tells bodies apart", () => {
