@@ -26,6 +26,9 @@ prints:
   TensorBoard's page (which boots TensorBoard's own app first, then the
   tab's iframe) and for the plugin's page alone, and the tab's own part
   (from its page's start to its first complete render);
+* the tab opened on a run the plugin never read, in a second TensorBoard:
+  its first render (from a sample of the records) and the time until the
+  whole run is shown;
 * the TensorBoard process's memory (and its data server's): after start,
   peak (VmHWM) and at the end, after 60 zoom queries.
 
@@ -323,6 +326,49 @@ def first_render(tb, repeats=3):
     return out
 
 
+def wait_until_settled(tb, timeout=600):
+    """Waits until TensorBoard's processes stop growing: the logdir is
+    loaded (without asking the plugin, which would read the run)."""
+    deadline = time.monotonic() + timeout
+    previous = None
+    while time.monotonic() < deadline:
+        total = sum(rss for rss, _ in memory(tb._process.pid).values())
+        if previous is not None and abs(total - previous) < 1.0:
+            return
+        previous = total
+        time.sleep(1.5)
+    raise TimeoutError("TensorBoard kept loading")
+
+
+def cold_render(logdir, load_fast):
+    """The tab opened on a run the plugin never read, in a new TensorBoard
+    (the plugin page alone): seconds to the first complete render, whether
+    it was preliminary, and seconds until the whole run is shown."""
+    from playwright.sync_api import sync_playwright
+
+    with tb_process.TensorBoardProcess(logdir, load_fast=load_fast) as tb:
+        tb.wait_for_plugin("trainhealth", timeout=600)
+        wait_until_settled(tb)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            started = time.perf_counter()
+            page.goto(tb.url + "/data/plugin_entry.html?name=trainhealth")
+            page.locator(":root[data-rendered='true']").wait_for(
+                timeout=120000)
+            page.locator(".th-heatmap[data-signal='update_ratio'] "
+                         "canvas.th-heatmap-canvas").wait_for(timeout=120000)
+            first = time.perf_counter() - started
+            preliminary = page.locator(".th-preliminary").count() > 0
+            page.wait_for_function(
+                "!document.querySelector('.th-preliminary')", timeout=120000)
+            whole = time.perf_counter() - started
+            browser.close()
+    return {"first_render_s": first, "preliminary": preliminary,
+            "whole_run_s": whole}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logdir", help="reuse (or fill) this logdir")
@@ -408,6 +454,15 @@ def main(argv=None):
                                     max_steps=SCREEN_POINTS, format="f32",
                                     start_step=lo, end_step=lo + 1000))
         figures["memory_end"] = memory(tb._process.pid)
+
+    cold_tab = cold_render(logdir, load_fast)
+    figures["cold_render"] = cold_tab
+    print("\nthe tab opened on a run never read (a new TensorBoard, logdir "
+          "loaded, plugin page alone): first render %.2f s%s; the whole run "
+          "shown after %.2f s" % (
+              cold_tab["first_render_s"],
+              " (preliminary)" if cold_tab["preliminary"] else "",
+              cold_tab["whole_run_s"]))
 
     print("\nmemory (MB): RSS after start -> RSS at the end / peak RSS")
     for name, (rss_end, peak) in figures["memory_end"].items():
