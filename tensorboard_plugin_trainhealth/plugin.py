@@ -101,7 +101,10 @@ means a fresh read. Every answer is quick however long the run:
   tag, sampled across the run by the data provider. For most runs that is
   all of it. For longer ones the answer is "preliminary" (and "stale"):
   diagnosed and drawn from the sample while the full history is read in
-  the background.
+  the background. (With `--load_fast=false` the provider converts every
+  record before it samples: the first answer is still sooner, since only
+  the sample is diagnosed and shaped, but the whole run is converted
+  twice.)
 * A run already served whose data changed (a live training, at every
   reload) keeps being served from its previous read, marked "stale",
   while the new read runs in the background, unless that read finishes
@@ -683,7 +686,8 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
     def _first_read(self, ctx, experiment, run, fingerprint):
         """Reads a run with no read kept, at most `_PRELIMINARY_RECORDS`
         records per tag: kept as the run's data when that was all of it,
-        else as its preliminary read."""
+        else as its preliminary read.
+        """
         key = (experiment, run)
         with self._first_read_lock:
             # A concurrent request may have read it while this one waited.

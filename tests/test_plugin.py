@@ -32,6 +32,7 @@ from tensorboard_plugin_trainhealth import reader
 from tensorboard_plugin_trainhealth.writer import SummaryWriter
 
 from tests import logdir_fixtures as fx
+from tests import providers
 from tests import wsgi_client
 
 PREFIX = "/data/plugin/trainhealth"
@@ -632,11 +633,23 @@ def test_a_slow_new_read_is_answered_from_the_previous_one(tmp_path,
     assert reads == ["run", "run"]
 
 
-def test_a_long_run_is_answered_from_a_sample_first(tmp_path, monkeypatch):
+@pytest.mark.parametrize("data_path", ["rust", "python"])
+def test_a_long_run_is_answered_from_a_sample_first(tmp_path, monkeypatch,
+                                                    data_path):
     root = str(tmp_path)
     fx.write_run(os.path.join(root, "run"))  # 30 records per tag
     fx.write_run(os.path.join(root, "short"), steps=8)
-    client, _, reads, plugin = _counting_plugin(root, monkeypatch)
+    if data_path == "python":
+        client, _, reads, plugin = _counting_plugin(root, monkeypatch)
+        _answered_from_a_sample_first(client, plugin, reads, monkeypatch)
+        return
+    with providers.rust_provider(root) as provider:
+        client, plugin = wsgi_client.make_client(root, provider)
+        reads = _counting_reads(monkeypatch)
+        _answered_from_a_sample_first(client, plugin, reads, monkeypatch)
+
+
+def _answered_from_a_sample_first(client, plugin, reads, monkeypatch):
     monkeypatch.setattr(plugin_lib, "_FINGERPRINT_TTL_S", 0.0)
     monkeypatch.setattr(plugin_lib, "_PRELIMINARY_RECORDS", 10)
     release = threading.Event()
