@@ -59,9 +59,9 @@ the status of a run already diagnosed since its data last changed comes from
 the cache, and the runs still unknown are diagnosed in the order answered
 for at most `_RUNS_BUDGET_S` per request (at least one run, so that repeated
 requests always make progress; a read under way when the budget runs out
-finishes; a long run costs its bounded first read, see Caching); the rest
-are "pending" until a later request, or answered from their previous
-diagnosis with "stale": true. Runs are sorted by
+finishes; a long run only listed is judged from a bounded sample of its
+records, "stale": true, see Caching); the rest are "pending" until a later
+request, or answered from their previous diagnosis with "stale": true. Runs are sorted by
 name; `search` keeps those whose name contains it (case-insensitive), and
 `offset`/`limit` page through what is left. Opening a run (/run) diagnoses
 it at once. Step keys of `step_series` are the schema's step tags
@@ -370,19 +370,15 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             diagnosis = self._cached_diagnosis(experiment, run, fingerprint)
             stale = False
             if diagnosis is None:
-                left = deadline - time.monotonic()
-                if left > 0 or not diagnosed_one:
-                    # A changed run's new read is waited for as /run would
-                    # (within what is left of the budget).
-                    wait_s = (min(left, _STALE_WAIT_S) if diagnosed_one
-                              else _STALE_WAIT_S)
+                if time.monotonic() < deadline or not diagnosed_one:
                     diagnosed_one = True
-                    _, diagnosis, stale = self._served_data(
-                        ctx, experiment, run, fingerprint, wait_s=wait_s)
+                    diagnosis, stale = self._listed_diagnosis(
+                        ctx, experiment, run, fingerprint)
                 else:
-                    previous = self._previous_read((experiment, run))
-                    if previous is not None:
-                        diagnosis, stale = previous[1], True
+                    with self._lock:
+                        older = self._diagnosis_cache.get((experiment, run))
+                    if older is not None:
+                        diagnosis, stale = older[1], True
             if diagnosis is None:
                 result["pending"] += 1
                 result["runs"].append({"run": run, "status": STATUS_PENDING,
@@ -636,14 +632,15 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                 self._response_cache.move_to_end(key)
             return text
 
-    def _served_data(self, ctx, experiment, run, fingerprint, wait_s=None):
-        """(data, diagnosis, stale) for the routes.
+    def _served_data(self, ctx, experiment, run, fingerprint):
+        """(data, diagnosis, stale) for /run and /heatmap.
 
         A run never read gets a first read bounded by `_PRELIMINARY_RECORDS`
         per tag. When that was not all of it, or when a run read before has
-        new data, the full read is queued in the background and waited for
-        at most `wait_s` (default `_STALE_WAIT_S`); if it is not done, the
-        preliminary or previous read is served, with stale True.
+        new data, the full read is queued in the background, and waited for
+        at most `_STALE_WAIT_S` when an older whole read is there to serve
+        meanwhile; if it is not done, the preliminary or previous read is
+        served, with stale True.
         """
         key = (experiment, run)
         data = self._cached_run_data(key, fingerprint)
@@ -662,8 +659,7 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                 # and for at most `wait_s` after its read was asked for
                 # (later polls do not wait again).
                 if not previous[0].preliminary:
-                    wait_s = _STALE_WAIT_S if wait_s is None else wait_s
-                    done.wait(max(0.0, request_time + wait_s
+                    done.wait(max(0.0, request_time + _STALE_WAIT_S
                                   - time.monotonic()))
                 data = self._cached_run_data(key, fingerprint)
                 if data is None:
@@ -683,16 +679,44 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             return None
         return data, diagnosis[1]
 
-    def _first_read(self, ctx, experiment, run, fingerprint):
-        """Reads a run with no read kept, at most `_PRELIMINARY_RECORDS`
-        records per tag: kept as the run's data when that was all of it,
-        else as its preliminary read.
+    def _listed_diagnosis(self, ctx, experiment, run, fingerprint):
+        """(diagnosis, stale) for /runs, where a sample of the run's current
+        data is enough: a run read whole before (opened, or short enough
+        for the sample to hold all of it) is read whole again, as /run
+        would; a long run only listed costs a bounded read."""
+        key = (experiment, run)
+        with self._lock:
+            cached = self._diagnosis_cache.get(key)
+            data = self._run_cache.get(key)
+        sampled = (_PRELIMINARY, fingerprint)
+        if cached is not None and cached[0] in (fingerprint, sampled):
+            return cached[1], cached[0] == sampled
+        if data is not None and not data.preliminary:
+            _, diagnosis, stale = self._served_data(ctx, experiment, run,
+                                                    fingerprint)
+            return diagnosis, stale
+        self._first_read(ctx, experiment, run, fingerprint, listing=True)
+        with self._lock:
+            cached = self._diagnosis_cache.get(key)
+        return cached[1], cached[0] == sampled
+
+    def _first_read(self, ctx, experiment, run, fingerprint, listing=False):
+        """Reads at most `_PRELIMINARY_RECORDS` records per tag of the run's
+        current data: kept as the run's data when that was all of it, else
+        as its preliminary read. A read for a `listing` is kept as the least
+        recently used run, so that listing many runs never pushes the runs
+        on screen out of the cache.
         """
         key = (experiment, run)
         with self._first_read_lock:
             # A concurrent request may have read it while this one waited.
-            if (self._cached_run_data(key, fingerprint) is not None
-                    or self._previous_read(key) is not None):
+            with self._lock:
+                cached = self._run_cache.get(key)
+                diagnosis = self._diagnosis_cache.get(key)
+            if diagnosis is not None and diagnosis[0] in (
+                    fingerprint, (_PRELIMINARY, fingerprint)) and (
+                        listing or (cached is not None
+                                    and cached.fingerprint == diagnosis[0])):
                 return
             series, problems = self._read(ctx, experiment, run,
                                           _PRELIMINARY_RECORDS)
@@ -702,7 +726,7 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                             series, problems, preliminary=not complete)
             diagnosis = _diagnose(series, problems)
             del series
-            self._keep(key, data, diagnosis)
+            self._keep(key, data, diagnosis, least_recent=listing)
 
     def _refresh_in_background(self, ctx, experiment, run, fingerprint):
         """(An Event set once the run's data as `fingerprint` says has been
@@ -768,12 +792,13 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         self._keep(key, data, diagnosis)
         return data
 
-    def _keep(self, key, data, diagnosis):
-        """Caches a read and its diagnosis, within the run cache's budget."""
+    def _keep(self, key, data, diagnosis, least_recent=False):
+        """Caches a read and its diagnosis, within the run cache's budget
+        (the read as the most recently used run, or the least)."""
         with self._lock:
             self._diagnosis_cache[key] = (data.fingerprint, diagnosis)
             self._run_cache[key] = data
-            self._run_cache.move_to_end(key)
+            self._run_cache.move_to_end(key, last=not least_recent)
             total = sum(d.nbytes for d in self._run_cache.values())
             while len(self._run_cache) > 1 and (
                     len(self._run_cache) > _RUN_CACHE_SIZE

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import threading
+import time
 import urllib.parse
 
 import pytest
@@ -695,6 +696,38 @@ def _answered_from_a_sample_first(client, plugin, reads, monkeypatch):
     assert listing["run"]["stale"] is False
     # short once, run sampled once and then read whole once.
     assert reads == ["short", "run", "run"]
+
+
+def test_listing_long_runs_reads_samples_and_keeps_the_open_run(
+        tmp_path, monkeypatch):
+    root = str(tmp_path)
+    names = ["a", "b", "c", "d", "e", "f"]  # more than the run cache holds
+    for name in names:
+        fx.write_run(os.path.join(root, name))  # 30 records per tag
+    client, _, reads, plugin = _counting_plugin(root, monkeypatch)
+    monkeypatch.setattr(plugin_lib, "_FINGERPRINT_TTL_S", 0.0)
+    monkeypatch.setattr(plugin_lib, "_PRELIMINARY_RECORDS", 10)
+    monkeypatch.setattr(plugin_lib, "_RUNS_BUDGET_S", 60.0)
+    # Run a is open: sampled, then read whole in the background.
+    deadline = time.monotonic() + 60
+    while get_json(client, run_url("/run", "a"))["stale"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert reads == ["a", "a"]
+
+    listing = {r["run"]: r for r in get_json(client, "/runs")["runs"]}
+    assert listing["a"]["stale"] is False
+    for name in names[1:]:
+        # Judged from a sample, and said so; the fixture's dead layer shows.
+        assert listing[name]["stale"] is True
+        assert listing[name]["status"] == listing["a"]["status"] != "ok"
+    # Samples only: no whole read of a run that is only listed...
+    assert reads == ["a", "a"] + names[1:]
+    assert not plugin._refresh_queue and plugin._reading is None
+    # ...and the open run is still served from its whole read.
+    body = get_json(client, run_url("/run", "a"))
+    assert body["stale"] is False and body["preliminary"] is False
+    assert reads == ["a", "a"] + names[1:]
 
 
 def test_concurrent_first_requests_share_one_read(tmp_path, monkeypatch):
