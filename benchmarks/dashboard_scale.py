@@ -216,9 +216,11 @@ def live_update(tb, logdir, steps, timeout=180):
     path = query("/run", run="deep_000", max_steps=SCREEN_POINTS)
     # The run's current data is read and cached (a reused logdir may hold
     # the records earlier runs of this benchmark appended).
-    body = tb_process.wait_for(
-        lambda: (lambda b: None if b.get("stale") else b)(tb.get_json(path)),
-        timeout, "the whole run")
+    def whole_run():
+        body = tb.get_json(path)
+        return None if body.get("stale") else body
+
+    body = tb_process.wait_for(whole_run, timeout, "the whole run")
     new_step = body["extent"][1] + 1
     writer = SummaryWriter(os.path.join(logdir, "deep_000"))
     writer.scalar(md.STEP_LOSS, new_step, 0.5)
@@ -286,6 +288,14 @@ def route_latencies(tb, steps):
     return results
 
 
+def wait_until_drawn(frame):
+    """Waits for the tab's first complete render: its page marked rendered
+    and the last heatmap drawn."""
+    frame.locator(":root[data-rendered='true']").wait_for(timeout=120000)
+    frame.locator(".th-heatmap[data-signal='update_ratio'] "
+                  "canvas.th-heatmap-canvas").wait_for(timeout=120000)
+
+
 def first_render(tb, repeats=3):
     from playwright.sync_api import sync_playwright
 
@@ -308,11 +318,7 @@ def first_render(tb, repeats=3):
                     frame = page.frame_locator("iframe")
                 else:
                     frame = page
-                frame.locator(":root[data-rendered='true']").wait_for(
-                    timeout=120000)
-                frame.locator(".th-heatmap[data-signal='update_ratio'] "
-                              "canvas.th-heatmap-canvas").wait_for(
-                                  timeout=120000)
+                wait_until_drawn(frame)
                 elapsed = time.perf_counter() - started
                 # The tab's own part: from the start of its page (the
                 # iframe's navigation) to its first complete render.
@@ -355,10 +361,7 @@ def cold_render(logdir, load_fast):
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             started = time.perf_counter()
             page.goto(tb.url + "/data/plugin_entry.html?name=trainhealth")
-            page.locator(":root[data-rendered='true']").wait_for(
-                timeout=120000)
-            page.locator(".th-heatmap[data-signal='update_ratio'] "
-                         "canvas.th-heatmap-canvas").wait_for(timeout=120000)
+            wait_until_drawn(page)
             first = time.perf_counter() - started
             preliminary = page.locator(".th-preliminary").count() > 0
             page.wait_for_function(

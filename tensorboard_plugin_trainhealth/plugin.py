@@ -233,8 +233,8 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         self._diagnosis_cache = {}
         # (experiment, runs or None) -> (monotonic time, {run: fingerprint})
         self._fingerprint_cache = {}
-        # (experiment, run) -> (fingerprint, scalar tags, tensor tags) as
-        # last listed, for `reader.read_run`.
+        # (experiment, run) -> (scalar tags, tensor tags) as last listed,
+        # for `reader.read_run`.
         self._listings = {}
         # (experiment, run, fingerprint, route, params) -> JSON text
         self._response_cache = collections.OrderedDict()
@@ -577,8 +577,7 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             # Rust data server is a round trip of ~40 ms): kept for it.
             for run in result:
                 self._listings[(experiment, run)] = (
-                    result[run], listings[0].get(run, {}),
-                    listings[1].get(run, {}))
+                    listings[0].get(run, {}), listings[1].get(run, {}))
         return result
 
     def _run_fingerprint(self, ctx, experiment, run):
@@ -652,15 +651,15 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                 if data is None:
                     previous = self._previous_read(key)
             if data is None and previous is not None:
-                done, request_time = self._refresh_in_background(
-                    ctx, experiment, run, fingerprint)
+                refresh = self._refresh_in_background(ctx, experiment, run,
+                                                      fingerprint)
                 # A run longer than the sample is not read whole in a
                 # moment: only an older read is worth waiting to replace,
-                # and for at most `wait_s` after its read was asked for
-                # (later polls do not wait again).
+                # and for at most `_STALE_WAIT_S` after its read was asked
+                # for (later polls do not wait again).
                 if not previous[0].preliminary:
-                    done.wait(max(0.0, request_time + _STALE_WAIT_S
-                                  - time.monotonic()))
+                    refresh.done.wait(max(0.0, refresh.asked + _STALE_WAIT_S
+                                          - time.monotonic()))
                 data = self._cached_run_data(key, fingerprint)
                 if data is None:
                     return previous[0], previous[1], True
@@ -729,8 +728,7 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             self._keep(key, data, diagnosis, least_recent=listing)
 
     def _refresh_in_background(self, ctx, experiment, run, fingerprint):
-        """(An Event set once the run's data as `fingerprint` says has been
-        read (or could not be), the monotonic time that read was asked for).
+        """The `_Refresh` reading the run's data as `fingerprint` says.
 
         Reads are queued for one reading thread, which takes the most
         recently asked first: the run on screen before runs only listed.
@@ -739,11 +737,11 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         with self._lock:
             if (self._reading is not None and self._reading[0] == key
                     and self._reading[1].fingerprint == fingerprint):
-                return self._reading[1].done, self._reading[1].asked
+                return self._reading[1]
             queued = self._refresh_queue.get(key)
             if queued is not None and queued.fingerprint == fingerprint:
                 self._refresh_queue.move_to_end(key)
-                return queued.done, queued.asked
+                return queued
             if queued is not None:
                 queued.done.set()  # superseded: its waiters need not wait
             request = _Refresh(ctx, fingerprint)
@@ -753,7 +751,7 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                     target=self._read_queued, daemon=True,
                     name="trainhealth-reader")
                 self._reader_thread.start()
-            return request.done, request.asked
+            return request
 
     def _read_queued(self):
         while True:
@@ -823,7 +821,7 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             series = reader.read_run(
                 self._data_provider, ctx, experiment, run,
                 max_records=max_records,
-                listing=listing[1:] if listing is not None else None)
+                listing=listing)
             if series is not None:
                 problems.extend(series.problems)
         except errors.PublicError:
@@ -945,7 +943,8 @@ def _unknown_signal(signal):
 
 class _Refresh:
     """A full read of a run waiting for (or under way in) the reading
-    thread: the data it is for, and an Event set when it is over."""
+    thread: the data it is for, when it was asked for, and an Event set
+    when it is over (read, failed, or superseded by newer data)."""
 
     def __init__(self, ctx, fingerprint):
         self.ctx = ctx

@@ -686,9 +686,9 @@ def _answered_from_a_sample_first(client, plugin, reads, monkeypatch):
 
     release.set()
     ctx = tb_context.RequestContext()
-    done, _ = plugin._refresh_in_background(
+    refresh = plugin._refresh_in_background(
         ctx, "", "run", plugin._run_fingerprint(ctx, "", "run"))
-    assert done.wait(60)
+    assert refresh.done.wait(60)
     full = get_json(client, run_url("/run", "run"))
     assert full["stale"] is False and full["preliminary"] is False
     assert full["step_series"]["loss"]["steps"] == list(range(30))
