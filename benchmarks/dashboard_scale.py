@@ -10,9 +10,10 @@ prints:
 
 * the cost of reading the whole run (through TensorBoard's data provider,
   diagnosing it, shaping it), as measured in this process on the same data
-  path, and what the first requests for the run cost through a fresh
-  plugin (answered from a sample of the records while the whole run is
-  read in the background);
+  path; on the Rust data server, its calls as they are and nudged along
+  by prompt_provider.py (which the plugin does); and what the first
+  requests for the run cost through a fresh plugin (answered from a
+  sample of the records while the whole run is read in the background);
 * a live run: one record is appended to the run while TensorBoard serves
   it, and /run is polled every half second: the latency of each answer
   (the plugin answers from its previous read, marked "stale", while it
@@ -20,7 +21,8 @@ prints:
   holds the new record;
 * every route's latency once the run is read: a repeated request (served
   from the response cache) and a new query (a new zoom range, computed
-  from the cached run), with the payload size;
+  from the cached run), with the bytes sent; every request accepts gzip,
+  as a browser's does, so compressing what is sent is counted;
 * the tab's first render in headless Chromium (Debian's): from navigation
   to the page's `data-rendered` mark with every heatmap drawn, for
   TensorBoard's page (which boots TensorBoard's own app first, then the
@@ -36,6 +38,7 @@ It asserts nothing: the figures are for reading (the README quotes them).
 """
 
 import argparse
+import gzip
 import json
 import os
 import statistics
@@ -56,6 +59,7 @@ CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu",
                "--disable-background-networking"]
 SCREEN_POINTS = 1000  # what the tab asks for at a 1280 px wide window
+BROWSER_HEADERS = {"Accept-Encoding": "gzip, deflate, br"}
 
 
 def status(pid):
@@ -96,12 +100,26 @@ def memory(pid):
 
 
 def timed_get(tb, path):
+    """(seconds, bytes sent) of a GET as the tab's browser makes it."""
+    elapsed, size, _ = browser_get(tb, path)
+    return elapsed, size
+
+
+def browser_get(tb, path):
+    """(seconds, bytes sent, JSON body) of a GET as the tab's browser makes
+    it: accepting gzip, so the time includes compressing what is sent."""
     started = time.perf_counter()
-    code, body, _ = tb.get(path)
+    code, body, headers = tb.get(path, headers=BROWSER_HEADERS)
     elapsed = time.perf_counter() - started
     if code != 200:
         raise RuntimeError("%s answered %d: %r" % (path, code, body[:200]))
-    return elapsed, len(body)
+    return elapsed, len(body), json.loads(_decoded(body, headers))
+
+
+def _decoded(body, headers):
+    if headers.get("Content-Encoding") == "gzip":
+        return gzip.decompress(body)
+    return body
 
 
 def query(route, **params):
@@ -146,9 +164,49 @@ def cold_read(logdir, load_fast):
         plugin_lib._RunData(None, series, [])
         shape = time.perf_counter() - started
         del series
+        calls = provider_calls(provider, ctx) if load_fast else None
         routes = cold_routes(logdir, provider)
     return {"read_s": read, "diagnose_s": diagnose, "shape_s": shape,
-            "alerts": len(diagnosis["alerts"]), "routes": routes}
+            "alerts": len(diagnosis["alerts"]), "routes": routes,
+            "provider_calls": calls}
+
+
+def provider_calls(provider, ctx, repeats=10):
+    """Milliseconds of the data server calls the plugin makes, as they are
+    and nudged by prompt_provider.py (median of `repeats`; the whole read
+    median of 3)."""
+    from tensorboard_plugin_trainhealth import metadata
+    from tensorboard_plugin_trainhealth import prompt_provider
+    from tensorboard_plugin_trainhealth import reader
+
+    def listing(p, lister):
+        return lambda: getattr(p, lister)(
+            ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME)
+
+    def read(p, max_records):
+        return lambda: reader.read_run(p, ctx, "", "deep_000",
+                                       max_records=max_records)
+
+    nudged = prompt_provider.wrap(provider)
+    out = []
+    for name, make, n in (("list_scalars", lambda p: listing(p, "list_scalars"),
+                           repeats),
+                          ("list_tensors", lambda p: listing(p, "list_tensors"),
+                           repeats),
+                          ("read_run, 500 records per tag",
+                           lambda p: read(p, 500), repeats),
+                          ("read_run, whole run", lambda p: read(p, None), 3)):
+        times = {"as_is": [], "nudged": []}
+        for _ in range(n):  # interleaved
+            for label, p in (("as_is", provider), ("nudged", nudged)):
+                call = make(p)
+                started = time.perf_counter()
+                call()
+                times[label].append(1000 * (time.perf_counter() - started))
+        out.append({"call": name,
+                    "as_is_ms": statistics.median(times["as_is"]),
+                    "nudged_ms": statistics.median(times["nudged"])})
+    return out
 
 
 def cold_routes(logdir, provider):
@@ -169,17 +227,22 @@ def cold_routes(logdir, provider):
     answers = []
     for name, path in paths:
         t = time.perf_counter()
-        body = json.loads(client.get(path).get_data())
+        response = client.get(path, headers=BROWSER_HEADERS)
+        body = response.get_data()
+        elapsed = time.perf_counter() - t
+        body = json.loads(_decoded(body, response.headers))
         answers.append({"route": name,
-                        "ms": 1000 * (time.perf_counter() - t),
+                        "ms": 1000 * elapsed,
                         "preliminary": bool(body.get("preliminary")),
                         "stale": bool(body.get("stale"))})
     polls = []
     while time.perf_counter() - started < 120:
         time.sleep(0.5)
         t = time.perf_counter()
-        body = json.loads(client.get(paths[0][1]).get_data())
+        response = client.get(paths[0][1], headers=BROWSER_HEADERS)
+        body = response.get_data()
         polls.append(1000 * (time.perf_counter() - t))
+        body = json.loads(_decoded(body, response.headers))
         if not body.get("stale"):
             break
     return {"answers": answers, "poll_ms": polls,
@@ -228,9 +291,8 @@ def live_update(tb, logdir, steps, timeout=180):
     written = time.perf_counter()
     answers = []
     while time.perf_counter() - written < timeout:
-        started = time.perf_counter()
-        body = tb.get_json(path)
-        answers.append({"ms": 1000 * (time.perf_counter() - started),
+        elapsed, _, body = browser_get(tb, path)
+        answers.append({"ms": 1000 * elapsed,
                         "stale": bool(body.get("stale"))})
         loss = body["step_series"].get("loss") or {}
         if not body.get("stale") and (loss.get("step_ends") or [0])[-1] \
@@ -266,6 +328,16 @@ def route_latencies(tb, steps):
     for name, path in routes:
         timed_get(tb, path)  # may compute; what the page sees on a poll:
         repeats = [timed_get(tb, path) for _ in range(5)]
+        # The browser revalidating an answer it has (ETag): 304, no body.
+        _, _, headers = tb.get(path, headers=BROWSER_HEADERS)
+        revalidated = []
+        if headers.get("ETag"):
+            for _ in range(5):
+                started = time.perf_counter()
+                code, body, _ = tb.get(path, headers=dict(
+                    BROWSER_HEADERS, **{"If-None-Match": headers["ETag"]}))
+                revalidated.append((time.perf_counter() - started, code,
+                                    len(body)))
         # A query not asked before (a new zoom): computed from the cached
         # run, not from the response cache.
         fresh = []
@@ -284,6 +356,10 @@ def route_latencies(tb, steps):
             else None,
             "new_query_max_ms": 1000 * max(fresh) if fresh else None,
             "bytes": repeats[0][1],
+            "revalidated_ms": 1000 * statistics.median(
+                t for t, _, _ in revalidated) if revalidated else None,
+            "revalidated": sorted({"%d, %d bytes" % (code, size)
+                                   for _, code, size in revalidated}),
         })
     return results
 
@@ -296,7 +372,11 @@ def wait_until_drawn(frame):
                   "canvas.th-heatmap-canvas").wait_for(timeout=120000)
 
 
-def first_render(tb, repeats=3):
+def _median_range(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def first_render(tb, repeats=7):
     from playwright.sync_api import sync_playwright
 
     out = []
@@ -393,6 +473,12 @@ def main(argv=None):
     print("  read %.2f s + diagnose %.2f s + shape %.2f s (%d alerts)"
           % (cold["read_s"], cold["diagnose_s"], cold["shape_s"],
              cold["alerts"]))
+    if cold["provider_calls"]:
+        print("  data server calls, as they are -> nudged along "
+              "(prompt_provider.py), median:")
+        for c in cold["provider_calls"]:
+            print("    %-30s %8.1f -> %7.1f ms" % (c["call"], c["as_is_ms"],
+                                                  c["nudged_ms"]))
     print("  through the plugin, a fresh one (first answers from a sample "
           "of the records, then the whole run in the background):")
     for a in cold["routes"]["answers"]:
@@ -414,18 +500,20 @@ def main(argv=None):
               % (time.time() - started))
 
         print("\nroute latencies, run already read (median of 5):")
-        print("  %-30s %10s %12s %12s %10s" % ("route", "repeat ms",
-                                               "new query ms", "(max)",
-                                               "bytes"))
+        print("  %-30s %10s %12s %12s %10s  %s" % (
+            "route", "repeat ms", "new query ms", "(max)", "bytes",
+            "revalidated (ETag)"))
         latencies = route_latencies(tb, args.steps)
         figures["routes"] = latencies
         for r in latencies:
-            print("  %-30s %10.1f %12s %12s %10d" % (
+            print("  %-30s %10.1f %12s %12s %10d  %s" % (
                 r["route"], r["repeat_ms"],
                 "-" if r["new_query_ms"] is None else "%.1f" % r["new_query_ms"],
                 "-" if r["new_query_max_ms"] is None
                 else "%.1f" % r["new_query_max_ms"],
-                r["bytes"]))
+                r["bytes"],
+                "-" if r["revalidated_ms"] is None else "%.1f ms: %s" % (
+                    r["revalidated_ms"], "; ".join(r["revalidated"]))))
 
         live = [live_update(tb, logdir, args.steps) for _ in range(3)]
         figures["live"] = live
@@ -448,6 +536,11 @@ def main(argv=None):
             print("  %-20s %16.2f s %24.2f s%s" % (
                 r["where"], r["seconds"], r["tab_seconds"],
                 " ERRORS: %s" % r["errors"] if r["errors"] else ""))
+        for where in sorted({r["where"] for r in renders}, reverse=True):
+            mine = [r for r in renders if r["where"] == where]
+            print("  %-20s median %.2f s [%.2f-%.2f] %15s %.2f s [%.2f-%.2f]" % (
+                where, *_median_range([r["seconds"] for r in mine]), "median",
+                *_median_range([r["tab_seconds"] for r in mine])))
 
         # Zooming around: 60 new ranges, each a new query.
         for k in range(60):

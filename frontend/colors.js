@@ -84,6 +84,34 @@ export function normalize(v, scale, lo, hi) {
 }
 
 /**
+ * Writes the colour index of each of `values` into `out` (0..255:
+ * round(255 * normalize(v, scale, lo, hi)); `nanIndex` for a non-finite
+ * value, and for a missing one) and returns whether any was non-finite.
+ * The same arithmetic as normalize() without a call per cell: a 200-layer
+ * heatmap has a few hundred thousand cells to colour.
+ */
+export function colorIndices(values, scale, lo, hi, out, nanIndex) {
+  const log = scale === "log";
+  const from = log ? Math.log10(lo) : lo;
+  const span = (log ? Math.log10(hi) : hi) - from;
+  let nonFinite = false;
+  for (let c = 0; c < out.length; c++) {
+    const v = values[c];
+    if (!Number.isFinite(v)) {
+      out[c] = nanIndex;
+      nonFinite = true;
+      continue;
+    }
+    let t;
+    if (log) t = v <= 0 ? 0 : (Math.log10(v) - from) / span;
+    else t = (v - from) / span;
+    if (!Number.isFinite(t)) t = 0;
+    out[c] = Math.round(Math.min(1, Math.max(0, t)) * 255);
+  }
+  return nonFinite;
+}
+
+/**
  * A function value -> [r, g, b] for a heatmap: viridis over the domain,
  * NON_FINITE_RGB for NaN and infinities.
  */

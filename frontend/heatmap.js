@@ -9,7 +9,8 @@ import {
   stepToX, xToStep,
 } from "./chartdata.js";
 import {
-  NON_FINITE, NON_FINITE_RGB, heatmapDomain, legendTicks, normalize, viridis,
+  NON_FINITE, NON_FINITE_RGB, colorIndices, heatmapDomain, legendTicks,
+  viridis,
 } from "./colors.js";
 import {GUTTER, RIGHT} from "./charts.js";
 
@@ -96,17 +97,10 @@ export class HeatmapView {
     this.nonFiniteRows = new Uint8Array(data.rows.length);
     this.anyNonFinite = false;
     this.rowColors = data.rows.map((row, r) => {
-      const values = data.values[r] || [];
       const out = new Uint16Array(data.steps.length);
-      for (let c = 0; c < out.length; c++) {
-        const t = normalize(values[c], scale, lo, hi);
-        if (Number.isNaN(t)) {
-          out[c] = NAN_INDEX;
-          this.nonFiniteRows[r] = 1;
-          this.anyNonFinite = true;
-        } else {
-          out[c] = Math.round(t * 255);
-        }
+      if (colorIndices(data.values[r] || [], scale, lo, hi, out, NAN_INDEX)) {
+        this.nonFiniteRows[r] = 1;
+        this.anyNonFinite = true;
       }
       return out;
     });

@@ -86,10 +86,12 @@ class TensorBoardProcess:
                 os.unlink(self._log.name)
             self._log = None
 
-    def get(self, path):
+    def get(self, path, headers=None):
         """(status, body bytes, headers) for a GET of `path`."""
+        request = urllib.request.Request(self.url + path,
+                                         headers=dict(headers or {}))
         try:
-            with urllib.request.urlopen(self.url + path, timeout=30) as r:
+            with urllib.request.urlopen(request, timeout=30) as r:
                 return r.status, r.read(), r.headers
         except urllib.error.HTTPError as e:
             return e.code, e.read(), e.headers

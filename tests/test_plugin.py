@@ -7,6 +7,7 @@ werkzeug's test client, so routing, middleware and error handling are
 TensorBoard's.
 """
 
+import gzip
 import json
 import math
 import os
@@ -561,11 +562,19 @@ def _counting_plugin(logdir, monkeypatch):
             plugin)
 
 
-def test_a_run_is_read_once_until_its_data_changes(tmp_path, monkeypatch):
+def _plugin_on_one_run(tmp_path, monkeypatch):
+    """A counting plugin over a logdir holding the fixture's run "run",
+    listing the fingerprints afresh for every request."""
     root = str(tmp_path)
     fx.write_run(os.path.join(root, "run"))
-    client, provider, reads, _ = _counting_plugin(root, monkeypatch)
+    client, provider, reads, plugin = _counting_plugin(root, monkeypatch)
     monkeypatch.setattr(plugin_lib, "_FINGERPRINT_TTL_S", 0.0)
+    return root, client, provider, reads, plugin
+
+
+def test_a_run_is_read_once_until_its_data_changes(tmp_path, monkeypatch):
+    root, client, provider, reads, _ = _plugin_on_one_run(tmp_path,
+                                                          monkeypatch)
     # However slow this machine, the new read is waited for (see below for
     # the stale answer a slow read gets).
     monkeypatch.setattr(plugin_lib, "_STALE_WAIT_S", 60.0)
@@ -589,14 +598,44 @@ def test_a_run_is_read_once_until_its_data_changes(tmp_path, monkeypatch):
     assert reads == ["run", "run"]
 
 
+def test_answers_are_gzipped_once_and_revalidated_by_etag(tmp_path,
+                                                         monkeypatch):
+    root, client, provider, reads, _ = _plugin_on_one_run(tmp_path,
+                                                          monkeypatch)
+    monkeypatch.setattr(plugin_lib, "_STALE_WAIT_S", 60.0)
+    path = PREFIX + run_url("/heatmap", "run", signal="dead_fraction",
+                            format="f32")
+    plain = client.get(path)
+    zipped = client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert plain.status_code == zipped.status_code == 200
+    assert "Content-Encoding" not in plain.headers
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.get_data()) == plain.get_data()
+    etag = zipped.headers["ETag"]
+    assert etag == plain.headers["ETag"] and etag.startswith('"')
+
+    # An unchanged run: the browser's revalidation gets no body.
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.get_data() == b""
+    assert again.headers["ETag"] == etag
+    # Another answer, or the same one after the data changed, is sent.
+    other = client.get(PREFIX + run_url("/run", "run"),
+                       headers={"If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["ETag"] != etag
+    fx.write_run(os.path.join(root, "run"), start=30)
+    provider._multiplexer.Reload()
+    changed = client.get(path, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert json.loads(changed.get_data())["steps"] == list(range(60))
+    assert reads == ["run", "run"]
+
+
 def test_a_slow_new_read_is_answered_from_the_previous_one(tmp_path,
                                                          monkeypatch):
     import threading
 
-    root = str(tmp_path)
-    fx.write_run(os.path.join(root, "run"))
-    client, provider, reads, plugin = _counting_plugin(root, monkeypatch)
-    monkeypatch.setattr(plugin_lib, "_FINGERPRINT_TTL_S", 0.0)
+    root, client, provider, reads, plugin = _plugin_on_one_run(tmp_path,
+                                                               monkeypatch)
     first = get_json(client, run_url("/run", "run"))
     assert first["stale"] is False and first["extent"] == [0, 29]
 
@@ -768,8 +807,11 @@ def test_caches_stay_within_their_budgets(tmp_path, monkeypatch):
     # Only the last run's data is kept when one run exceeds the budget.
     assert [k[1] for k in plugin._run_cache] == ["c"]
     assert plugin._response_bytes <= 20000
+    # Each answer counts its text and room for its gzip.
     assert plugin._response_bytes == sum(
-        len(t) for t in plugin._response_cache.values())
+        t.cost for t in plugin._response_cache.values())
+    for text in plugin._response_cache.values():
+        assert text.cost >= len(text.encode()) + len(text.gzipped())
     assert reads == ["a", "b", "c"]
 
 
@@ -835,7 +877,8 @@ def test_every_frontend_module_is_servable():
 
 
 @pytest.mark.parametrize("name,content_type,needle", [
-    ("index.js", "text/javascript", "export function render"),
+    ("index.js", "text/javascript", "export async function render"),
+    ("app.js", "text/javascript", "class App"),
     ("model.js", "text/javascript", "import.meta.url"),
     ("views.js", "text/javascript", "textContent"),
     ("dashboard.js", "text/javascript", "class DetailView"),

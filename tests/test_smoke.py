@@ -69,7 +69,7 @@ def test_tensorboard_serves_trainhealth(logdir, load_fast):
         status, script, headers = tb.get(PREFIX + "/index.js")
         assert status == 200
         assert headers["Content-Type"].startswith("text/javascript")
-        assert b"export function render" in script
+        assert b"export async function render" in script
         status, _, _ = tb.get(PREFIX + "/%2e%2e/%2e%2e/setup.py")
         assert status == 404
         status, _, _ = tb.get(PREFIX + "/heatmap?run=mlp&signal=bogus")

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import test from "node:test";
 
 import {
-  NON_FINITE_RGB, colorScale, heatmapDomain, legendTicks, normalize, runStyle,
-  themeColors, viridis, withAlpha,
+  NON_FINITE_RGB, colorIndices, colorScale, heatmapDomain, legendTicks,
+  normalize, runStyle, themeColors, viridis, withAlpha,
 } from "../colors.js";
 
 const luminance = ([r, g, b]) => 0.2126 * r + 0.7152 * g + 0.0722 * b;
@@ -25,6 +25,25 @@ test("viridis gets lighter monotonically (readable in grey)", () => {
     assert.ok(l >= last - 1e-9, `luminance drops at ${i / 100}`);
     last = l;
   }
+});
+
+test("colorIndices matches normalize cell by cell", () => {
+  const values = new Float32Array([0, 1e-6, 1e-4, 3e-3, 0.5, 1, 2, -1,
+    NaN, Infinity, -Infinity, 7e-2]);
+  for (const [scale, lo, hi] of [["linear", 0, 1], ["linear", -2, 0.25],
+    ["log", 1e-4, 1], ["log", 1e-3, 1e-3], ["linear", 0.5, 0.5]]) {
+    const out = new Uint16Array(values.length + 2);  // two cells missing
+    const nonFinite = colorIndices(values, scale, lo, hi, out, 256);
+    assert.equal(nonFinite, true);
+    out.forEach((index, c) => {
+      const t = normalize(values[c], scale, lo, hi);
+      assert.equal(index, Number.isNaN(t) ? 256 : Math.round(t * 255),
+          `${scale} [${lo}, ${hi}] cell ${c}`);
+    });
+  }
+  const finite = new Uint16Array(3);
+  assert.equal(colorIndices([0, 0.5, 1], "linear", 0, 1, finite, 256), false);
+  assert.deepEqual(Array.from(finite), [0, 128, 255]);
 });
 
 test("normalize on linear and log scales", () => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import test from "node:test";
 
 import {
-  decodeF32Matrix, decodeHeatmap, decodeNumber, decodeNumbers, decodeRun,
+  base64Bytes, decodeF32Matrix, decodeHeatmap, decodeNumber, decodeNumbers, decodeRun,
   decodeRuns, fingerprint,
 } from "../model.js";
 
@@ -20,6 +20,15 @@ test("decodeNumber turns the server's markers back into numbers", () => {
   assert.ok(Number.isNaN(decodeNumber(null)));
   assert.deepEqual(Array.from(decodeNumbers([1, "Infinity"])), [1, Infinity]);
   assert.equal(decodeNumbers(undefined).length, 0);
+});
+
+test("base64Bytes decodes natively where it can, else through atob", () => {
+  const text = Buffer.from([0, 1, 127, 128, 255]).toString("base64");
+  assert.deepEqual(Array.from(base64Bytes(text, null)), [0, 1, 127, 128, 255]);
+  const native = (s) => new Uint8Array(Buffer.from(s, "base64"));
+  assert.deepEqual(Array.from(base64Bytes(text, native)),
+      [0, 1, 127, 128, 255]);
+  assert.throws(() => base64Bytes("not base64!", null));
 });
 
 test("decodeF32Matrix reads row-major float32 with NaN and Inf", () => {
