@@ -108,7 +108,8 @@ means a fresh read. Every answer is quick however long the run:
 * A run already served whose data changed (a live training, at every
   reload) keeps being served from its previous read, marked "stale",
   while the new read runs in the background, unless that read finishes
-  within `_STALE_WAIT_S`.
+  within `_STALE_WAIT_S` (waited for only when the previous read took
+  less than that).
 
 Background reads are done by one thread, the run most recently asked for
 first, one full read at a time, so the process's peak memory stays that of
@@ -668,8 +669,11 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                 # A run longer than the sample is not read whole in a
                 # moment: only an older read is worth waiting to replace,
                 # and for at most `_STALE_WAIT_S` after its read was asked
-                # for (later polls do not wait again).
-                if not previous[0].preliminary:
+                # for (later polls do not wait again), and only when it
+                # took less than that itself: a big run's next read will
+                # not either.
+                if (not previous[0].preliminary
+                        and previous[0].read_seconds < _STALE_WAIT_S):
                     refresh.done.wait(max(0.0, refresh.asked + _STALE_WAIT_S
                                           - time.monotonic()))
                 data = self._cached_run_data(key, fingerprint)
@@ -729,6 +733,7 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                         listing or (cached is not None
                                     and cached.fingerprint == diagnosis[0])):
                 return
+            started = time.monotonic()
             series, problems = self._read(ctx, experiment, run,
                                           _PRELIMINARY_RECORDS)
             complete = series is None or series.complete
@@ -736,6 +741,7 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                             else (_PRELIMINARY, fingerprint),
                             series, problems, preliminary=not complete)
             diagnosis = _diagnose(series, problems)
+            data.read_seconds = time.monotonic() - started
             del series
             self._keep(key, data, diagnosis, least_recent=listing)
 
@@ -794,9 +800,11 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             cached = self._cached_run_data(key, fingerprint)
             if cached is not None:
                 return cached
+            started = time.monotonic()
             series, problems = self._read(ctx, experiment, run)
             data = _RunData(fingerprint, series, problems)
             diagnosis = _diagnose(series, problems)
+            data.read_seconds = time.monotonic() - started
             del series  # only what the routes serve is kept
             _release_memory()
         self._keep(key, data, diagnosis)
@@ -1000,6 +1008,8 @@ class _RunData:
         self.fingerprint = fingerprint
         # Read from a sample of the records (see `_PRELIMINARY_RECORDS`).
         self.preliminary = preliminary
+        # How long its read and diagnosis took (set where it is read).
+        self.read_seconds = 0.0
         self.problems = list(problems)
         self.described = None
         self.extent = None

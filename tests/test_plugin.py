@@ -673,6 +673,48 @@ def test_a_slow_new_read_is_answered_from_the_previous_one(tmp_path,
     assert reads == ["run", "run"]
 
 
+def test_a_run_read_slowly_is_not_waited_for_again(tmp_path, monkeypatch):
+    root, client, provider, _, _ = _plugin_on_one_run(tmp_path, monkeypatch)
+    monkeypatch.setattr(plugin_lib, "_STALE_WAIT_S", 0.5)
+    counting = reader.read_run
+    release = threading.Event()
+    release.set()
+    reads_done = []
+
+    def read(*args, **kwargs):
+        release.wait(60)
+        time.sleep(0.6 if not reads_done else 0.0)
+        reads_done.append(kwargs.get("max_records"))
+        return counting(*args, **kwargs)
+
+    monkeypatch.setattr(reader, "read_run", read)
+    # The first read (the whole run: it is short) takes 0.6 s, more than
+    # the plugin would wait for a new one.
+    assert get_json(client, run_url("/run", "run"))["stale"] is False
+
+    fx.write_run(os.path.join(root, "run"), start=30)
+    provider._multiplexer.Reload()
+    # The new read would be done 0.1 s after it is asked for: well within
+    # the wait, were it waited for.
+    release.clear()
+    threading.Timer(0.1, release.set).start()
+    body = get_json(client, run_url("/run", "run"))
+    assert body["stale"] is True and body["extent"] == [0, 29]
+    release.wait(60)
+    body = _poll_until_fresh(client)
+    assert body["extent"] == [0, 59]
+
+
+def _poll_until_fresh(client, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = get_json(client, run_url("/run", "run"))
+        if not body["stale"]:
+            return body
+        time.sleep(0.05)
+    raise AssertionError("the new read was never served")
+
+
 @pytest.mark.parametrize("data_path", ["rust", "python"])
 def test_a_long_run_is_answered_from_a_sample_first(tmp_path, monkeypatch,
                                                     data_path):
