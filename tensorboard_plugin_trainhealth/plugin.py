@@ -946,18 +946,19 @@ class _JsonText(str):
 
     def __new__(cls, text):
         self = super().__new__(cls, text)
-        self.data = self.encode("utf-8")
-        self.etag = hashlib.blake2b(self.data, digest_size=12).hexdigest()
+        data = self.encode("utf-8")  # not kept: the text is
+        self.etag = hashlib.blake2b(data, digest_size=12).hexdigest()
         self._gzipped = None
         # What the cache holds for it: the text and room for its gzip,
         # which is never much larger (deflate stores what it cannot shrink).
-        self.cost = 2 * len(self.data) + 64
+        self.cost = 2 * len(data) + 64
         return self
 
     def gzipped(self):
         if self._gzipped is None:
             # Two requests at once may both compress: same bytes, no harm.
-            self._gzipped = gzip.compress(self.data, compresslevel=3, mtime=0)
+            self._gzipped = gzip.compress(self.encode("utf-8"),
+                                          compresslevel=3, mtime=0)
         return self._gzipped
 
 
@@ -1463,6 +1464,6 @@ def _respond_json(request, make_body):
             return http_util.Respond(request, body.gzipped(),
                                      "application/json",
                                      content_encoding="gzip", headers=headers)
-        return http_util.Respond(request, body.data, "application/json",
+        return http_util.Respond(request, str(body), "application/json",
                                  headers=headers)
     return http_util.Respond(request, _dumps(body), "application/json")
