@@ -71,44 +71,51 @@ export function heatmapDomain(scale, range, fixed) {
 /** Where v falls in [lo, hi] on the scale, as t in [0, 1] (clamped);
  *  NaN for non-finite v. On a log scale values <= 0 map to 0. */
 export function normalize(v, scale, lo, hi) {
-  if (!Number.isFinite(v)) return NaN;
-  let t;
-  if (scale === "log") {
-    if (v <= 0) return 0;
-    t = (Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo));
-  } else {
-    t = (v - lo) / (hi - lo);
-  }
-  if (!Number.isFinite(t)) return 0;
-  return Math.min(1, Math.max(0, t));
+  const {log, from, span} = scaleSpan(scale, lo, hi);
+  return position(v, log, from, span);
 }
 
 /**
  * Writes the colour index of each of `values` into `out` (0..255:
  * round(255 * normalize(v, scale, lo, hi)); `nanIndex` for a non-finite
  * value, and for a missing one) and returns whether any was non-finite.
- * The same arithmetic as normalize() without a call per cell: a 200-layer
- * heatmap has a few hundred thousand cells to colour.
+ * The scale's ends are worked out once, not per cell: a 200-layer heatmap
+ * has a few hundred thousand cells to colour.
  */
 export function colorIndices(values, scale, lo, hi, out, nanIndex) {
-  const log = scale === "log";
-  const from = log ? Math.log10(lo) : lo;
-  const span = (log ? Math.log10(hi) : hi) - from;
+  const {log, from, span} = scaleSpan(scale, lo, hi);
   let nonFinite = false;
   for (let c = 0; c < out.length; c++) {
-    const v = values[c];
-    if (!Number.isFinite(v)) {
+    const t = position(values[c], log, from, span);
+    if (Number.isNaN(t)) {
       out[c] = nanIndex;
       nonFinite = true;
-      continue;
+    } else {
+      out[c] = Math.round(t * 255);
     }
-    let t;
-    if (log) t = v <= 0 ? 0 : (Math.log10(v) - from) / span;
-    else t = (v - from) / span;
-    if (!Number.isFinite(t)) t = 0;
-    out[c] = Math.round(Math.min(1, Math.max(0, t)) * 255);
   }
   return nonFinite;
+}
+
+/** [lo, hi] on the scale: where it starts and how wide it is (log10
+ *  units on a log scale). */
+function scaleSpan(scale, lo, hi) {
+  const log = scale === "log";
+  const from = log ? Math.log10(lo) : lo;
+  return {log, from, span: (log ? Math.log10(hi) : hi) - from};
+}
+
+function position(v, log, from, span) {
+  if (!Number.isFinite(v)) return NaN;
+  let t;
+  if (log) {
+    if (v <= 0) return 0;
+    t = (Math.log10(v) - from) / span;
+  } else {
+    t = (v - from) / span;
+  }
+  if (!Number.isFinite(t)) return 0;
+  return Math.min(1, Math.max(0, t));
 }
 
 /**

@@ -150,6 +150,19 @@ export function decodeRuns(body, signature) {
   };
 }
 
+let prefetchedRuns = null;
+
+/** Asks for the whole run list now; the next fetchRuns() for the whole
+ *  list takes this answer (the entry calls it while the tab's other
+ *  modules load). */
+export function prefetchRuns() {
+  if (prefetchedRuns) return;
+  prefetchedRuns = getJson("./runs", {});
+  // Reported by the fetchRuns() that takes it, not as an unhandled
+  // rejection in the meantime.
+  prefetchedRuns.catch(() => {});
+}
+
 /**
  * Runs with trainhealth data: {runs: [{run, status, stale, alert_count,
  * problems}], problems, total, pending}. A status is "pending" while the
@@ -173,19 +186,6 @@ export async function fetchRuns(options) {
   }
   const {body, signature} = await answer;
   return decodeRuns(body, signature);
-}
-
-let prefetchedRuns = null;
-
-/** Asks for the whole run list now; the next fetchRuns() for the whole
- *  list takes this answer (the entry calls it while the tab's other
- *  modules load). */
-export function prefetchRuns() {
-  if (prefetchedRuns) return;
-  prefetchedRuns = getJson("./runs", {});
-  // Reported by the fetchRuns() that takes it, not as an unhandled
-  // rejection in the meantime.
-  prefetchedRuns.catch(() => {});
 }
 
 /** Decodes the /run route's body. */

@@ -564,8 +564,9 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                 return {r: f for r, f in cached[1].items() if r in runs}
         run_filter = (provider_lib.RunTagFilter(runs=runs)
                       if runs is not None else None)
-        # Both listings at once: each is a round trip to the Rust data
-        # server, which answers a small request only after ~40 ms.
+        # Both listings at once: each is a round trip to the data server
+        # (a few ms here once nudged, see prompt_provider; more when the
+        # server is on another machine).
         listings = _concurrently(
             lambda lister=lister: lister(
                 ctx, experiment_id=experiment,
@@ -583,8 +584,8 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             if len(self._fingerprint_cache) > 64:
                 self._fingerprint_cache.clear()
             self._fingerprint_cache[key] = (now, result)
-            # What a read of these runs would list again (each call to the
-            # Rust data server is a round trip of ~40 ms): kept for it.
+            # What a read of these runs would list again (one more round
+            # trip to the data server each): kept for it.
             for run in result:
                 self._listings[(experiment, run)] = (
                     listings[0].get(run, {}), listings[1].get(run, {}))

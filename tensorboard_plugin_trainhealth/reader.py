@@ -81,7 +81,7 @@ def read_run(data_provider, ctx, experiment_id, run, max_records=None,
     # A whole read takes one tag at a time: a big model's history is large,
     # and only one tag's records (as the provider's objects) are then held
     # at once. A bounded read asks for every tag in one call, because each
-    # call to the data server is a round trip (~40 ms for a small answer).
+    # call to the data server is a round trip.
     tensor_tags = sorted(t for t in tensor_meta if t in contents)
     batches = ([[t] for t in tensor_tags] if max_records is None
                else [tensor_tags] if tensor_tags else [])

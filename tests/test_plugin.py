@@ -705,14 +705,15 @@ def test_a_run_read_slowly_is_not_waited_for_again(tmp_path, monkeypatch):
     assert body["extent"] == [0, 59]
 
 
-def _poll_until_fresh(client, timeout=60):
+def _poll_until_fresh(client, run="run", timeout=60):
+    """The first /run answer for `run` that is not stale."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = get_json(client, run_url("/run", "run"))
+        body = get_json(client, run_url("/run", run))
         if not body["stale"]:
             return body
         time.sleep(0.05)
-    raise AssertionError("the new read was never served")
+    raise AssertionError("the new read of %s was never served" % run)
 
 
 @pytest.mark.parametrize("data_path", ["rust", "python"])
@@ -790,10 +791,7 @@ def test_listing_long_runs_reads_samples_and_keeps_the_open_run(
     monkeypatch.setattr(plugin_lib, "_PRELIMINARY_RECORDS", 10)
     monkeypatch.setattr(plugin_lib, "_RUNS_BUDGET_S", 60.0)
     # Run a is open: sampled, then read whole in the background.
-    deadline = time.monotonic() + 60
-    while get_json(client, run_url("/run", "a"))["stale"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _poll_until_fresh(client, "a")
     assert reads == ["a", "a"]
 
     listing = {r["run"]: r for r in get_json(client, "/runs")["runs"]}
