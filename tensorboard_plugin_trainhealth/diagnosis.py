@@ -17,6 +17,8 @@ from typing import Optional
 
 import numpy as np
 
+from tensorboard_plugin_trainhealth.jsonsafe import to_json
+
 # Tag names from the schema (metadata.py imports no TensorBoard itself).
 from tensorboard_plugin_trainhealth.metadata import (
     LAYER_ACTIVATION_NONFINITE,
@@ -83,9 +85,9 @@ class Alert:
             "kind": self.kind,
             "severity": self.severity,
             "layer": self.layer,
-            "first_step": _json_safe(self.first_step),
-            "last_step": _json_safe(self.last_step),
-            "evidence": _json_safe(self.evidence),
+            "first_step": to_json(self.first_step),
+            "last_step": to_json(self.last_step),
+            "evidence": to_json(self.evidence),
             "advice": self.advice,
         }
 
@@ -292,30 +294,6 @@ def sort_alerts(alerts):
     return sorted(alerts, key=key)
 
 
-def _json_safe(value):
-    """Plain JSON types; non-finite floats as "NaN"/"Infinity"/"-Infinity"."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_json_safe(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -339,7 +317,10 @@ def _g(x):
 
 
 def _pct(x):
-    return "%d%%" % round(100 * x)
+    percent = 100 * float(x)
+    if not math.isfinite(percent):
+        return "%s%%" % percent
+    return "%d%%" % round(percent)
 
 
 def _persistent_start(mask, t, min_records=None):

@@ -75,6 +75,21 @@ VARIABLE_TAGS = (
     VARIABLE_WEIGHT_NORM,
 )
 
+# Per-output vectors (step = global optimizer step), one column per model
+# output (column "name" is the output's name, as the loss dict keys it),
+# measured on the activation probe's samples at the records that run it:
+# the standard deviation of the predictions across the probe samples
+# (averaged over the output's units), and the share of the probe samples
+# given the most common predicted class (argmax; for one unit, the side of
+# 0.5 for outputs within [0, 1], of 0 otherwise). A collapsed model, one
+# that predicts the same for every input, reads ~0 and ~1.
+OUTPUT_PREDICTION_STD = "outputs/prediction_std"
+OUTPUT_TOP_CLASS_SHARE = "outputs/top_class_share"
+OUTPUT_TAGS = (
+    OUTPUT_PREDICTION_STD,
+    OUTPUT_TOP_CLASS_SHARE,
+)
+
 # JSON documents.
 RUN_FACTS = "run/facts"
 RUN_ALERTS = "run/alerts"

@@ -145,9 +145,11 @@ from tensorboard.backend import http_util
 from tensorboard.data import provider as provider_lib
 from tensorboard.plugins import base_plugin
 
+from tensorboard_plugin_trainhealth import jsonsafe
 from tensorboard_plugin_trainhealth import metadata
 from tensorboard_plugin_trainhealth import prompt_provider
 from tensorboard_plugin_trainhealth import reader
+from tensorboard_plugin_trainhealth.jsonsafe import to_json
 
 DEFAULT_MAX_STEPS = 2000
 MAX_MAX_STEPS = 100000
@@ -1305,12 +1307,6 @@ def _bucket_bounds(values, max_points):
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
 
 
-def _nonfinite_name(x):
-    if math.isnan(x):
-        return "NaN"
-    return "Infinity" if x > 0 else "-Infinity"
-
-
 def _round_sig(x, digits=7):
     if not math.isfinite(x) or x == 0:
         return x
@@ -1330,34 +1326,8 @@ def _floats(values, digits=7):
         rounded = np.where(np.isfinite(rounded), rounded, values)
     out = rounded.tolist()
     for i in np.flatnonzero(~finite):
-        out[i] = _nonfinite_name(out[i])
+        out[i] = jsonsafe.nonfinite_name(out[i])
     return out
-
-
-def to_json(obj):
-    """Makes facts, columns and alert evidence JSON-ready.
-
-    numpy values become Python ones, tuples lists, keys strings, and
-    non-finite floats the strings "NaN", "Infinity", "-Infinity".
-    """
-    if isinstance(obj, dict):
-        return {str(k): to_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [to_json(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_json(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        return x if math.isfinite(x) else _nonfinite_name(x)
-    if isinstance(obj, bytes):
-        return obj.decode("utf-8", "replace")
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
 
 
 # HTTP helpers.
