@@ -155,8 +155,13 @@ def _store_tensor(result, tag, content, points):
             for _, doc in documents:
                 if isinstance(doc, dict):
                     result.facts.update(doc)
-        # RUN_ALERTS is the callback's live log; diagnosis recomputes alerts
-        # from the series, so readers need not trust an older rule set.
+        elif tag == metadata.RUN_ALERTS:
+            # The callback's live log. Diagnosis recomputes alerts from the
+            # series; it reads this only to show what was raised live.
+            for step, doc in documents:
+                if isinstance(doc, list):
+                    result.live_alerts.extend(
+                        (int(step), a) for a in doc if isinstance(a, dict))
     else:
         raise ValueError("unknown content kind %r" % (kind,))
 

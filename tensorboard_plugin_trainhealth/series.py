@@ -74,6 +74,9 @@ class RunSeries:
     epoch_end_step: Series = dataclasses.field(default_factory=Series.empty)
     matrices: Dict[str, Matrix] = dataclasses.field(default_factory=dict)
     facts: dict = dataclasses.field(default_factory=dict)
+    # The alerts the callback raised while training, as (step, alert dict)
+    # in the order raised (RUN_ALERTS); empty for runs read without them.
+    live_alerts: List[tuple] = dataclasses.field(default_factory=list)
     # Per-tag problems met while reading (unreadable, newer version, ...).
     problems: List[str] = dataclasses.field(default_factory=list)
     # False when only a sample of the records was read (`reader.read_run`
