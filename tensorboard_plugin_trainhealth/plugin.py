@@ -149,6 +149,7 @@ from tensorboard_plugin_trainhealth import jsonsafe
 from tensorboard_plugin_trainhealth import metadata
 from tensorboard_plugin_trainhealth import prompt_provider
 from tensorboard_plugin_trainhealth import reader
+from tensorboard_plugin_trainhealth import signals
 from tensorboard_plugin_trainhealth.jsonsafe import to_json
 
 DEFAULT_MAX_STEPS = 2000
@@ -265,6 +266,7 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
             "/runs": self._runs_route,
             "/run": self._run_route,
             "/heatmap": self._heatmap_route,
+            "/catalogue": self._catalogue_route,
         }
         for name in ASSETS:
             apps["/" + name] = self._asset_app(name)
@@ -330,6 +332,10 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
                     encoding, served=served))
 
         return _respond_json(request, body)
+
+    @wrappers.Request.application
+    def _catalogue_route(self, request):
+        return _respond_json(request, lambda: to_json(signals.CATALOGUE))
 
     def _asset_app(self, name):
         @wrappers.Request.application

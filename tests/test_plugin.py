@@ -1031,3 +1031,11 @@ def test_diagnosis_alerts_for_the_known_run(client):
     runs = {r["run"]: r for r in get_json(client, "/runs")["runs"]}
     assert runs["mlp"]["status"] == "critical"
     assert runs["mlp"]["alert_count"] == len(body["alerts"])
+
+
+def test_catalogue_route_serves_the_signal_catalogue(client):
+    from tensorboard_plugin_trainhealth import signals
+    body = get_json(client, "/catalogue")
+    assert [h["signal"] for h in body["heatmaps"]] == [
+        h["signal"] for h in signals.HEATMAPS]
+    assert body["evidence"]["dead_relu"]["heatmap"] == "dead_fraction"
