@@ -66,7 +66,7 @@ install_venv_without_tf() {
 
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
 # The tests on the JAX and torch backends: the callback's own.
-BACKEND_TESTS="tests/test_callback.py tests/test_reliability.py tests/test_cadence.py"
+BACKEND_TESTS="tests/test_callback.py tests/test_callback_models.py tests/test_reliability.py tests/test_cadence.py"
 
 stage "chromium (apt)" install_chromium
 stage "frontend build and unit tests (node --test)" frontend
