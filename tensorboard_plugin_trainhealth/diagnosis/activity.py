@@ -45,13 +45,12 @@ def _fraction_alerts(view, tag, kind, warning, critical, skip, explain):
         start, resolved = stretch.start, stretch.resolved
         crit = condition(v >= critical, t)
         peak = float(np.max(v[start:]))
-        falling = resolved is None and peak - float(v[-1]) >= t.spread_margin
+        falling = resolved is None and peak - float(v[-1]) >= t.recovering_drop
         # Layers that show it within the condition's first records are
         # part of the same onset; more layers later is spreading.
         at_onset = affected[start:start + t.persistence_records].max()
         spreading = resolved is None and not falling and (
-            float(v[-1]) - float(v[start]) >= t.spread_margin
-            or affected[-1] > at_onset)
+            (v[-1] >= critical > v[start]) or affected[-1] > at_onset)
         base = ("critical" if crit is not None and crit.resolved is None
                 else "warning")
         severity = impact_severity(view, base, spreading)

@@ -4,8 +4,9 @@ import numpy as np
 
 from tensorboard_plugin_trainhealth.diagnosis.alerts import Alert
 from tensorboard_plugin_trainhealth.diagnosis.learning_rate import (
-    high_lr_evidence, update_ratios)
-from tensorboard_plugin_trainhealth.diagnosis.progress import val_accuracy_key
+    high_lr_evidence, low_rate_plausible, update_ratios)
+from tensorboard_plugin_trainhealth.diagnosis.progress import (
+    generalizes, still_falling, val_accuracy_key)
 from tensorboard_plugin_trainhealth.diagnosis.util import (
     epoch_step, finite_epochs, fmt, nanmedian, pct, persistent_start,
     sentence)
@@ -78,9 +79,12 @@ def _accuracy_part(view):
     epochs, (train, val) = paired_epochs(view.series, *keys)
     if len(epochs) < t.overfit_patience + 2:
         return None
-    best = int(np.argmax(val + 1e-9 * np.arange(len(val))))  # latest best
+    # The plateau began where it first came within noise of its best.
+    best = int(np.nonzero(val >= val.max() - t.improving_drop / 2)[0][0])
     if len(val) - 1 - best < t.overfit_patience:
         return None
+    if _val_loss_still_improving(view, t.overfit_patience):
+        return None  # "validation loss stops decreasing" is half the sign
     gap = train - val
     if train[-1] - train[best] < t.overfit_gap_widening or \
             gap[-1] < t.overfit_gap_widening or \
@@ -94,6 +98,16 @@ def _accuracy_part(view):
         "latest_train_accuracy": float(train[-1]),
         "gap_at_best": float(gap[best]), "latest_gap": float(gap[-1]),
     }
+
+
+def _val_loss_still_improving(view, epochs):
+    """The validation loss made a new best (by `improving_drop`) within the
+    last `epochs` epochs."""
+    _, val = finite_epochs(view.series, "val_loss")
+    if len(val) <= epochs:
+        return False
+    before = float(np.min(val[:-epochs]))
+    return float(np.min(val[-epochs:])) < before * (1 - view.t.improving_drop)
 
 
 def _val_accuracy_keeps_improving(view, best_epoch):
@@ -183,7 +197,7 @@ def _stall_advice(view, chance):
     if reasons:
         fixes.append("the learning rate looks too high (%s): %s"
                      % ("; ".join(reasons), view.lower_lr_to_default()))
-    else:
+    elif low_rate_plausible(view):
         ratios = update_ratios(view.series)
         if ratios is not None and float(nanmedian(ratios[2])) \
                 < 10 * view.t.lr_ratio_low:
@@ -201,29 +215,61 @@ def _stall_advice(view, chance):
 
 
 def _never_generalized(view):
-    """The validation loss has never been below chance level: whatever the
-    training loss does, nothing learned carries over to new samples."""
+    """Nothing learned carries over to new samples: the validation accuracy
+    never beat always predicting the majority class, or the validation
+    loss never got below chance level and has stopped falling."""
     series, t = view.series, view.t
-    chance = view.chance_loss
-    epochs, val = finite_epochs(series, "val_loss")
-    if chance is None or len(val) < t.stall_min_epochs or \
-            float(np.min(val)) < chance * (1 - t.stall_chance_margin):
+    found = _accuracy_at_majority(view)
+    if found is None:
+        found = _val_loss_at_chance(view)
+    if found is None:
         return []
-    _, train = finite_epochs(series, "loss")
+    evidence, message = found
+    epochs = series.epoch("val_loss").steps
+    if not len(epochs):
+        epochs = series.epoch(evidence.get("metric", "val_loss")).steps
     step_loss = series.scalar(STEP_LOSS)
     first = int(step_loss.steps[0]) if len(step_loss) else epoch_step(
         series, int(epochs[0]))
-    return [Alert(
-        "stalled_loss", "warning", None, first,
-        epoch_step(series, int(epochs[-1])),
-        {"val_loss_min": float(np.min(val)), "val_loss_latest": float(
-            val[-1]), "chance_loss": chance,
-         "train_loss_latest": float(train[-1]) if len(train) else None},
-        _stall_advice(view, chance),
-        "The validation loss has never been below chance level in %d epochs "
-        "(lowest %s, latest %s; chance %s): the model has learned nothing "
-        "that carries over to new samples" % (
-            len(val), fmt(np.min(val)), fmt(val[-1]), fmt(chance)))]
+    return [Alert("stalled_loss", "warning", None, first,
+                  epoch_step(series, int(epochs[-1])), evidence,
+                  _stall_advice(view, view.chance_loss), message)]
+
+
+def _accuracy_at_majority(view):
+    t = view.t
+    key = val_accuracy_key(view.series)
+    majority = next((o.majority[1] for o in view.outputs if o.majority),
+                    None)
+    if key is None or majority is None or generalizes(view):
+        return None
+    _, acc = finite_epochs(view.series, key)
+    if len(acc) < t.stall_min_epochs or float(np.max(acc)) > majority + 0.02:
+        return None
+    return ({"metric": key, "best": float(np.max(acc)),
+             "latest": float(acc[-1]), "majority_share": majority},
+            "%s has never beaten always predicting the majority class in %d "
+            "epochs (best %s, latest %s; majority %s): the model has learned "
+            "nothing that carries over to new samples"
+            % (key, len(acc), fmt(np.max(acc)), fmt(acc[-1]), fmt(majority)))
+
+
+def _val_loss_at_chance(view):
+    t = view.t
+    chance = view.chance_loss
+    _, val = finite_epochs(view.series, "val_loss")
+    if chance is None or len(val) < t.stall_min_epochs or \
+            float(np.min(val)) < chance * (1 - t.stall_chance_margin):
+        return None
+    if still_falling(val, t):
+        return None  # still falling towards chance: a slow start
+    return ({"val_loss_min": float(np.min(val)),
+             "val_loss_latest": float(val[-1]), "chance_loss": chance},
+            "The validation loss has never been below chance level in %d "
+            "epochs and has stopped falling (lowest %s, latest %s; chance "
+            "%s): the model has learned nothing that carries over to new "
+            "samples" % (len(val), fmt(np.min(val)), fmt(val[-1]),
+                         fmt(chance)))
 
 
 def rule_stalled_loss(view):

@@ -169,8 +169,12 @@ def check_heads(view):
 
 
 def rule_regression_loss_on_classes(view):
-    """MSE/MAE on class labels, in a run whose learning is impaired."""
-    if not view.progress.impaired:
+    """MSE/MAE on class labels, in a run whose learning is impaired (and
+    not by a learning rate too high: that is the learning-rate alert's)."""
+    from tensorboard_plugin_trainhealth.diagnosis.learning_rate import (
+        high_lr_evidence)
+
+    if not view.progress.impaired or high_lr_evidence(view):
         return []
     alerts = []
     for o in view.outputs:
@@ -189,7 +193,8 @@ def rule_regression_loss_on_classes(view):
             fix = "Dense(1, activation='sigmoid') with binary_crossentropy"
         alerts.append(Alert(
             "loss_activation_mismatch", "warning", where, None, None,
-            dict(_evidence(o), learning=view.progress.reason),
+            dict(_evidence(o), learning=view.progress.reason,
+                 regression_loss_on_classes=True),
             "Train the classifier with cross-entropy: %s." % fix,
             "%s trains %s on class labels, and learning is impaired (%s): "
             "a regression loss gives a classifier weak, vanishing gradients"

@@ -2,7 +2,8 @@
 the alerts the callback raised live that the final rules no longer raise.
 
 The recovery rule (docs/diagnosis.md): an alert whose condition ended at
-step N counts as recovered when at least `recovery_min_epochs` epochs ended
+step N counts as recovered when the run's learning is not impaired
+(progress.py), at least `recovery_min_epochs` epochs ended
 after N, the loss stayed finite, a cross-entropy ended below chance level,
 the loss is not back above its best before the condition began, and the
 training demonstrably learned after N: the loss fell by at least
@@ -31,7 +32,7 @@ def _or_minus(step):
 
 def recovered(view, alert):
     """The recovery rule (module docstring) for one alert."""
-    if alert.resolved_step is None:
+    if alert.resolved_step is None or view.progress.impaired:
         return False
     series, t = view.series, view.t
     e = series.epoch("loss")

@@ -4,9 +4,13 @@ are folded into it as its consequences.
 A finding B is a consequence of A when A's kind can cause B's (the table
 below; a dead or saturated layer also explains the same in the layers
 after it), A began no later than B (static checks come before every step),
-and A had not ended (with the training recovered) before B began. Among several possible causes the
-earliest, most upstream one is the primary. The primary carries the
-incident's severity: the worst of its own and its consequences'.
+A had not ended (with the training recovered) before B began, and A
+matters at least as much (an alert judged information explains no
+warning). Findings are taken in order of onset (upstream kinds first on
+a tie); one that no incident explains opens a new one, with itself as the
+primary; one that several incidents explain joins the one holding its most
+proximate cause. The primary carries the incident's severity (the worst of
+its own and its consequences') and ends only when all of them ended.
 """
 
 from tensorboard_plugin_trainhealth.diagnosis.alerts import worst
@@ -52,7 +56,8 @@ EXPLAINS = {
     "vanishing_gradients": {"stalled_loss", "collapsed_predictions"},
     "collapsed_predictions": {"stalled_loss"},
 }
-# A learning rate found too low explains only a lack of progress.
+# A learning rate found too low, or a regression loss on class labels,
+# explains only a lack of progress.
 _LOW_LR_EXPLAINS = {"stalled_loss", "collapsed_predictions"}
 
 
@@ -89,11 +94,14 @@ def explains(cause, effect):
         return True
     kinds = EXPLAINS.get(cause.kind, set())
     if cause.kind == "learning_rate" and \
-            "largest_update_ratio" in cause.evidence:
+            "largest_update_ratio" in cause.evidence or \
+            cause.evidence.get("regression_loss_on_classes"):
         kinds = _LOW_LR_EXPLAINS
+    if cause.severity == "info" and effect.severity != "info":
+        # A condition judged harmless (tiny inputs, a recovering layer)
+        # does not account for a finding that matters.
+        return False
     if cause.kind == "unscaled_inputs":
-        if cause.severity == "info":
-            return False  # tiny inputs break nothing
         nan_inputs = "holds NaN" in cause.message
         if effect.kind == "non_finite" and not nan_inputs and \
                 effect.evidence.get("signal") == "loss":
@@ -101,9 +109,11 @@ def explains(cause, effect):
     if effect.kind not in kinds or _onset(cause) > _onset(effect):
         return False
     # A cause that ended and left a recovered training explains nothing
-    # after it; one that ended without recovery did lasting damage.
+    # that outlasts it; one that ended without recovery did lasting damage.
     ended = cause.resolved_step
-    return ended is None or not cause.recovered or _onset(effect) <= ended
+    if ended is None or not cause.recovered:
+        return True
+    return _onset(effect) <= ended and effect.resolved_step is not None
 
 
 def group(alerts):
@@ -112,12 +122,14 @@ def group(alerts):
                                             _layer_index(a), a.layer or ""))
     primaries = []
     for alert in ordered:
-        home = None
+        # Of the incidents that explain it, the one with the most proximate
+        # cause (the latest onset); the earliest incident on a tie.
+        home, proximity = None, None
         for primary in primaries:
-            members = [primary] + primary.consequences
-            if any(explains(m, alert) for m in members):
-                home = primary
-                break
+            onsets = [_onset(m) for m in [primary] + primary.consequences
+                      if explains(m, alert)]
+            if onsets and (proximity is None or max(onsets) > proximity):
+                home, proximity = primary, max(onsets)
         if home is None:
             alert.consequences = []
             primaries.append(alert)

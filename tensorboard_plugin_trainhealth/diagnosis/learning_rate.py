@@ -129,18 +129,25 @@ def _rule_ratio_high(view, steps, median):
                        if stretch.resolved is not None else None))]
 
 
+def low_rate_plausible(view):
+    """Whether tiny updates can be the learning rate's fault: not after a
+    big step broke the network, and not with an Adam-family optimizer at a
+    normal rate (its updates are ~lr per weight whatever the gradient's
+    scale: tiny ones there mean no gradient, not a low rate)."""
+    if high_lr_evidence(view):
+        return False
+    lr = view.lr(0)
+    return not (view.adaptive_optimizer and lr is not None and lr >= 1e-4)
+
+
 def _rule_ratio_low(view, steps, largest):
     t = view.t
     stretch = condition(largest < t.lr_ratio_low, t)
     if stretch is None or stretch.start != 0 or stretch.resolved is not None:
         return []
-    if high_lr_evidence(view):
-        return []  # tiny updates of a network a big step already broke
-    lr = view.lr(int(steps[0]))
-    if view.adaptive_optimizer and lr is not None and lr >= 1e-4:
-        # Adam-family updates are ~lr per weight whatever the gradient's
-        # scale: tiny ones at a normal rate mean no gradient, not a low rate.
+    if not low_rate_plausible(view):
         return []
+    lr = view.lr(int(steps[0]))
     level = float(nanmedian(largest))
     factor = _power_of_ten(t.lr_target_ratio / max(level, 1e-30))
     raise_lr = ("raise the learning rate %sx (from %s to %s)"
@@ -191,8 +198,11 @@ def _far_above(view, epochs, curve, reasons):
     else:
         factors = (t.lr_above_chance_factor, t.lr_above_chance_critical)
     tail = curve[-max(2, len(curve) // 3):]
-    if not reference or reference <= 0 or tail.min() < factors[0] * reference:
+    if not reference or reference <= 0:
         return None
+    if tail.min() < factors[0] * reference:
+        return _far_above_first(view, epochs, curve, reference, factors[0],
+                                what)
     critical = tail.min() >= factors[1] * reference
     if not reasons and not critical:
         return None
@@ -202,6 +212,21 @@ def _far_above(view, epochs, curve, reasons):
             "learned nothing would be since epoch %d (%s then, latest %s; %s "
             "%s): the mark of a learning rate%s too high"
             % (int(epochs[onset]), fmt(curve[onset]), fmt(curve[-1]), what,
+               fmt(reference), _lr_text(view)))
+
+
+def _far_above_first(view, epochs, curve, reference, factor, what):
+    """Far above from the first epoch for most of the training, then back:
+    the damage is done (often dead units, a poor final model)."""
+    above = curve >= factor * reference
+    came_back = int(np.argmin(above))
+    if len(curve) < 3 or not above[0] or came_back < len(curve) / 2:
+        return None
+    return ("warning", 0,
+            "The training loss stayed far above where a model that learned "
+            "nothing would be for the first %d of %d epochs (%s at epoch "
+            "%d; %s %s): the mark of a learning rate%s too high"
+            % (came_back, len(curve), fmt(curve[0]), int(epochs[0]), what,
                fmt(reference), _lr_text(view)))
 
 

@@ -29,16 +29,20 @@ def _column(series, tag, o):
 
 
 def _classifier(o):
-    return bool(o.probabilities or o.categorical_targets
-                or o.family in CROSS_ENTROPY)
+    """Outputs whose argmax (or side of 0.5) is a predicted class."""
+    return bool(o.family in CROSS_ENTROPY or o.categorical_targets)
 
 
 def _std_limit(o, t):
-    """Prediction std below which the outputs do not vary, or None."""
+    """Prediction std below which the outputs do not vary, or None: for
+    values, against the targets' own spread (or the outputs' spread before
+    training); for probabilities, an absolute level."""
+    target_std = o.target_stat("std")
+    if target_std and o.categorical_targets is False:
+        return t.collapse_relative_std * target_std
     if o.probabilities:
         return t.collapse_std
-    scale = o.target_stat("std") or finite(
-        (o.measured or {}).get("prediction_std"))
+    scale = finite((o.measured or {}).get("prediction_std"))
     return t.collapse_relative_std * scale if scale else None
 
 
@@ -93,7 +97,11 @@ def likely_causes(view, o):
 
 
 def rule_collapsed_predictions(view):
+    """Judged only where learning is impaired: outputs that are alike at
+    the start of a training that then learns were not collapsed."""
     t = view.t
+    if view.progress.learning or len(view.series.epoch("loss")) < 2:
+        return []  # a model gets the first epoch to move away from its init
     alerts = []
     for o in view.outputs:
         std = _column(view.series, OUTPUT_PREDICTION_STD, o)
@@ -108,7 +116,12 @@ def rule_collapsed_predictions(view):
             mask |= np.isfinite(std[1]) & (std[1] < std_limit)
         share_limit = _share_limit(o, t)
         if share is not None and len(share[1]) == len(mask):
-            mask |= np.isfinite(share[1]) & (share[1] >= share_limit)
+            # One class for every sample, with outputs that barely vary:
+            # predictions that vary but sit on one side of the threshold
+            # are a bias not learned yet, not a collapse.
+            alike = np.ones(len(mask), bool) if std is None or \
+                std_limit is None else std[1] < 5 * std_limit
+            mask |= np.isfinite(share[1]) & (share[1] >= share_limit) & alike
         stretch = condition(mask, t)
         if stretch is None or stretch.resolved is not None:
             continue  # a collapse is about the model as it is now

@@ -103,14 +103,19 @@ def _impairment(view, loss, first, latest):
     best = float(np.min(loss[:-1]))
     if len(loss) >= 4 and best > 0 and min(loss[-2:]) >= 1.5 * best:
         return "the loss climbed back well above its best (%.3g)" % best
+    uniform = view.uniform_loss
+    if uniform is not None and len(loss) >= 3 and np.mean(
+            loss >= t.lr_above_chance_factor * uniform) >= 0.5:
+        return "the loss spent most of the training far above chance level"
     _, val = finite_epochs(series, "val_loss")
     if chance is not None and len(val) >= 3 and \
-            float(np.min(val)) >= chance * (1 - t.stall_chance_margin):
+            float(np.min(val)) >= chance * (1 - t.stall_chance_margin) \
+            and not still_falling(val, t):
         return ("the validation loss never got below chance level (%.3g)"
                 % chance)
     majority = _majority(view)
     key = val_accuracy_key(series)
-    if key and majority is not None:
+    if key and majority is not None and not generalizes(view):
         _, acc = finite_epochs(series, key)
         if len(acc) >= 3 and float(np.max(acc[-2:])) <= majority + 0.01:
             return ("%s is no better than always predicting the majority "
@@ -119,6 +124,24 @@ def _impairment(view, loss, first, latest):
             (loss[0] - latest) / abs(loss[0]) < t.progress_min_drop:
         return "the loss has hardly moved"
     return None
+
+
+def generalizes(view):
+    """The validation loss got clearly below chance level: then the model
+    does carry something over to new samples, whatever an accuracy metric
+    (which may not fit the outputs' shape) says."""
+    chance = view.chance_loss
+    _, val = finite_epochs(view.series, "val_loss")
+    return bool(chance is not None and len(val)
+                and float(np.min(val)) < 0.9 * chance)
+
+
+def still_falling(values, t):
+    """The curve fell by at least `stall_min_improvement` over its last
+    `stall_min_epochs` points (a slow start, not a stall)."""
+    start = float(values[-min(len(values), t.stall_min_epochs)])
+    return bool(start and (start - values[-1]) / abs(start)
+                >= t.stall_min_improvement)
 
 
 def _improving(series, loss, t):

@@ -36,9 +36,11 @@ class Thresholds:
       improving_drop: "keeps improving": the loss fell at least this
         fraction over the last third of the epochs, or a validation
         accuracy gained this much (absolute) over them.
-      spread_margin: a condition "spreads" when its layer's fraction grew
-        by this much since its onset, or more layers show it at the end
-        than at its onset.
+      recovering_drop: a layer's fraction that fell this much below its
+        peak is recovering (information, not a warning). A condition
+        "spreads" when more layers show it at the end than in its first
+        records, or its layer reached the critical level after starting
+        below it.
 
     Recovery (whether a resolved alert still counts toward the status):
       recovery_min_epochs: at least this many epochs after the condition
@@ -169,7 +171,7 @@ class Thresholds:
 
     progress_min_drop: float = 0.05
     improving_drop: float = 0.01
-    spread_margin: float = 0.15
+    recovering_drop: float = 0.15
 
     recovery_min_epochs: int = 2
     recovery_min_drop: float = 0.05

@@ -53,6 +53,9 @@ _RANGES = {"sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0),
            "softmax1": (1.0, 1.0), "tanh": (-1.0, 1.0),
            "relu": (0.0, math.inf), "linear": (-math.inf, math.inf)}
 _RELU_LIKE = ("relu", "relu6", "softplus", "elu", "selu", "exponential")
+# A label share from which the prior's entropy is no chance level (see
+# Output.chance); Thresholds.imbalance_share is the alert's own level.
+IMBALANCED = 0.9
 
 
 def loss_family(loss):
@@ -164,25 +167,29 @@ class Output:
 
     @property
     def categorical_targets(self):
-        """True when the targets are class labels (integers with few
-        values, one-hot or multi-hot), False for real values, None when
+        """True when the targets are class labels (one-hot, multi-hot, 0/1,
+        or integers fed to a cross-entropy), False for values (integer
+        counts or ratings with a regression loss are values), None when
         unknown."""
         t = self.target
         if not t:
             return None
         if t.get("one_hot") or t.get("multi_hot"):
             return True
-        distinct = num(t.get("distinct"))
-        if t.get("integer_valued") and distinct is not None:
-            return distinct <= max(50, (self.units or 0))
-        return False
+        if not t.get("integer_valued"):
+            return False
+        if self.family in CROSS_ENTROPY:
+            return True
+        low, high = self.target_stat("min"), self.target_stat("max")
+        return low is not None and low >= 0 and high <= 1
 
     @functools.cached_property
     def class_shares(self):
         """{class: share of the probe labels} for class-label targets."""
         t = self.target
         classes = t.get("classes") if t else None
-        if not isinstance(classes, dict) or not self.categorical_targets:
+        if not isinstance(classes, dict) or not (
+                self.categorical_targets or t.get("integer_valued")):
             return None
         counts = {str(k): num(v) for k, v in classes.items()}
         counts = {k: v for k, v in counts.items() if v and v > 0}
@@ -219,6 +226,11 @@ class Output:
         (predicting the class shares, or the targets' mean), or None."""
         family = self.family
         shares = self.class_shares
+        if shares and max(shares.values()) >= IMBALANCED and not \
+                self.target.get("multi_hot"):
+            # Lopsided labels are often trained with class weights, which
+            # move the loss anywhere above the prior's entropy.
+            return None
         if family == "binary":
             if self.target and not self._labels_in_unit_range():
                 return None
@@ -390,7 +402,7 @@ class RunView:
         default = 1e-3 if self.adaptive_optimizer else 1e-2
         if lr is None or lr <= default:
             return self.lower_lr(step)
-        factor = 10.0 ** math.ceil(math.log10(lr / default) - 1e-9)
+        factor = 10.0 ** max(1, math.floor(math.log10(lr / default)))
         return self.lower_lr(step, factor)
 
     # -- inputs --------------------------------------------------------

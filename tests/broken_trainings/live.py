@@ -66,6 +66,18 @@ def learning_rate_schedule_runs_away(cb):
               callbacks=[cb, keras.callbacks.LearningRateScheduler(_runaway)])
 
 
+@healthy("11 live", fixes="learning_rate_schedule_runs_away")
+def learning_rate_schedule_decays(cb):
+    x, y = _signals()
+    model = _conv1d_bn()
+    model.compile(optimizer=keras.optimizers.SGD(1e-2, momentum=0.9),
+                  loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x, y, epochs=8, batch_size=32, validation_split=0.25,
+              verbose=0, callbacks=[cb, keras.callbacks.LearningRateScheduler(
+                  lambda epoch, lr: lr * 0.8)])
+
+
 def _warmup(epochs):
     def schedule(epoch, lr):
         return 1e-6 if epoch < epochs else 3e-3
@@ -80,7 +92,7 @@ def _mlp():
     ])
 
 
-@healthy("11 live")
+@healthy("11 live", fixes="warmup_that_never_ends")
 def plateau_during_warmup_then_learns(cb):
     x, y = tabular(n=480, d=10, seed=33)
     model = _mlp()

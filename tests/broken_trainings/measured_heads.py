@@ -29,7 +29,7 @@ def _classifier_model(probabilities):
     return keras.Model(inputs, outputs)
 
 
-@healthy("9 measured heads")
+@healthy("9 measured heads", fixes="custom_layer_without_sigmoid")
 def sigmoid_inside_a_custom_layer(cb):
     x, y = tabular(n=480, d=12, seed=28)
     model = _classifier_model(probabilities=True)
@@ -64,7 +64,7 @@ class Recommender(keras.Model):
         return ops.sigmoid(score) if self.probabilities else score
 
 
-@healthy("9 measured heads")
+@healthy("9 measured heads", fixes="subclassed_call_returns_raw_scores")
 def sigmoid_in_subclassed_call(cb):
     u, i, liked = ratings(seed=29)
     model = Recommender(60, 40, probabilities=True)

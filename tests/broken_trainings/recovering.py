@@ -58,7 +58,8 @@ def _narrow(bias):
     ])
 
 
-@healthy("10 recovering", check=_no_contradicted_message)
+@healthy("10 recovering", fixes="narrow_relu_layer_stays_dead",
+         check=_no_contradicted_message)
 def narrow_relu_layer_recovers(cb):
     """Most of an 8-unit layer starts dead and comes back as the layer
     below learns; the model trains well."""
