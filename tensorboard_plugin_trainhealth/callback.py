@@ -26,6 +26,10 @@ from tensorboard_plugin_trainhealth import readout as readout_lib
 from tensorboard_plugin_trainhealth import series as series_lib
 from tensorboard_plugin_trainhealth import stats
 from tensorboard_plugin_trainhealth import writer as writer_lib
+# trainhealth-integrations: MLflow, KerasTuner, HParams metrics.
+from tensorboard_plugin_trainhealth.integrations import hparams as hparams_glue
+from tensorboard_plugin_trainhealth.integrations import keras_tuner as tuner_glue
+from tensorboard_plugin_trainhealth.integrations import mlflow_log
 
 # With every_n_steps="auto", record at most about AUTO_RECORDS_PER_FIT times
 # per fit (enough for a readable heatmap). The first AUTO_DENSE_RECORDS
@@ -110,6 +114,15 @@ class TrainHealthCallback(keras.callbacks.Callback):
             why.
         thresholds: a `diagnosis.Thresholds` to override the rules' limits.
         verbose: 1 prints alerts as they are raised; 0 stays silent.
+        mlflow: `None` (default) logs health to the active MLflow run, if
+            MLflow is imported and a run is active during `fit`; `True`
+            also starts (and ends) a run when none is active; `False`
+            never logs. See `integrations/mlflow_log.py`.
+
+    Under a KerasTuner search (`tuner.search(..., callbacks=[...])`), each
+    trial writes to `log_dir/<trial_id>/execution<N>` with its
+    hyperparameters for TensorBoard's HParams dashboard, as KerasTuner does
+    for `keras.callbacks.TensorBoard`.
     """
 
     def __init__(
@@ -124,8 +137,11 @@ class TrainHealthCallback(keras.callbacks.Callback):
         on_critical="warn",
         thresholds=None,
         verbose=1,
+        mlflow=None,
     ):
         super().__init__()
+        mlflow_log.check_mode(mlflow)  # trainhealth-integrations
+        self.mlflow = mlflow
         if on_critical not in ("warn", "stop"):
             raise ValueError(
                 "on_critical must be 'warn' or 'stop', got %r" % (on_critical,))
@@ -137,6 +153,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
         if not isinstance(probe_samples, int) or probe_samples < 1:
             raise ValueError("probe_samples must be a positive int")
         self.log_dir = str(log_dir)
+        self._base_log_dir = self.log_dir  # trainhealth-integrations
         self.every_n_steps = every_n_steps
         self.probe_samples = probe_samples
         self.probe_data = probe_data
@@ -154,7 +171,11 @@ class TrainHealthCallback(keras.callbacks.Callback):
     # -- Keras hooks ---------------------------------------------------------
 
     def on_train_begin(self, logs=None):
+        self._guard("keras_tuner", self._enter_trial)  # trainhealth-integrations
         self._guard("setup", self._setup)
+        self._mlflow = self._guard(  # trainhealth-integrations
+            "mlflow", mlflow_log.MlflowLog.maybe_start, self.mlflow,
+            self.log_dir)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._guard("setup", self._sync_step)
@@ -228,6 +249,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
             self._guard("record", self._record, self._epoch_base - 1)
         self._guard("epoch", self._write_epoch, epoch, logs or {})
         self._guard("diagnosis", self._diagnose, self._epoch_base)
+        self._guard("integrations", self._report_health)  # trainhealth-integrations
         self._guard("writer", self._flush)
 
     def on_train_end(self, logs=None):
@@ -236,8 +258,38 @@ class TrainHealthCallback(keras.callbacks.Callback):
             self._guard("writer", self._writer.close)
             self._writer = None
         self._ready = False
+        if self._mlflow is not None:  # trainhealth-integrations
+            from tensorboard_plugin_trainhealth import diagnosis
+
+            self._guard("mlflow", self._mlflow.close,
+                        diagnosis.diagnose(self.series, self.thresholds),
+                        self.log_dir)
+            self._mlflow = None
 
     _ready = False
+    _mlflow = None
+    _alerts = ()
+
+    # -- integrations (trainhealth-integrations) -----------------------------
+
+    def _enter_trial(self):
+        """Under a KerasTuner search: this trial's run dir and hparams."""
+        trial = tuner_glue.current_trial()
+        if trial is not None:
+            self.log_dir = trial.log_dir(self._base_log_dir)
+            trial.write_hparams(self.log_dir)
+
+    def _report_health(self):
+        """The health so far as HParams metrics and on the MLflow run."""
+        from tensorboard_plugin_trainhealth import diagnosis
+
+        epoch = getattr(self.model, _LAST_EPOCH_ATTRIBUTE, 0)
+        status = diagnosis.run_status(self._alerts)
+        if self._writer is not None and "writer" not in self._disabled:
+            hparams_glue.write_health_scalars(self._writer, epoch, status,
+                                              self._alerts)
+        if self._mlflow is not None:
+            self._guard("mlflow", self._mlflow.epoch, epoch, self._alerts)
 
     # -- setup ---------------------------------------------------------------
 
@@ -718,6 +770,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
         from tensorboard_plugin_trainhealth import diagnosis
 
         alerts = diagnosis.diagnose(self.series, self.thresholds)
+        self._alerts = alerts  # trainhealth-integrations
         fresh = []
         for alert in alerts:
             key = (alert.kind, alert.layer)

@@ -50,6 +50,19 @@ class SummaryWriter:
             ),
         )
 
+    def plain_scalar(self, tag, step, value, description=""):
+        """A scalar of TensorBoard's own scalars plugin (float32), which the
+        Scalars and HParams dashboards read."""
+        from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+        self._add(
+            tag,
+            step,
+            np.asarray(value, dtype=np.float32).reshape(()),
+            lambda: scalar_metadata.create_summary_metadata(
+                display_name=tag, description=description),
+        )
+
     def vector(self, tag, step, values, columns, description=""):
         """Writes one packed record: `values[i]` belongs to `columns[i]`."""
         values = np.asarray(values, dtype=np.float32).reshape(-1)
