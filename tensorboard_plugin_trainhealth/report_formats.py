@@ -195,7 +195,10 @@ def render_github(doc, fail_on=None, title=""):
 # ---------------------------------------------------------------- Markdown
 
 _NOT_PRINTABLE = re.compile("[\x00-\x1f\x7f]")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+# What is markup inside a table cell (inline content): emphasis, code,
+# links and images (no link without "["), strikethrough, the cell
+# separator, a heading's closing "#"; HTML and entities go as &lt; &amp;.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
 _BADGE = {"ok": "\u2705 ok", "warning": "\u26a0\ufe0f warning",
           "critical": "\u274c critical"}
 
