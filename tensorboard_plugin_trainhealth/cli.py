@@ -38,8 +38,6 @@ EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL_ERROR = 3
 EXIT_INCOMPLETE = 4
-# The name used before the gate and crash codes were told apart.
-EXIT_ALERTS = EXIT_GATE_FAILED
 
 _FORMATS = ("text", "json", "junit", "github", "markdown")
 

@@ -131,11 +131,9 @@ def render_junit(doc, fail_on=None, title=""):
                       message=_xml_text(u.get("reason"))).text = _xml_text(
                           "%s: %s" % (u.get("path"), u.get("reason")))
     total = len(doc["runs"]) + errors
-    for element in (suite,):
-        element.set("tests", str(total))
-        element.set("failures", str(failures))
-        element.set("errors", str(errors))
-        element.set("skipped", "0")
+    for key, value in (("tests", total), ("failures", failures),
+                       ("errors", errors), ("skipped", 0)):
+        suite.set(key, str(value))
     root = ET.Element("testsuites", name="trainhealth", tests=str(total),
                       failures=str(failures), errors=str(errors))
     root.append(suite)
