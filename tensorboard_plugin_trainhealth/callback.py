@@ -33,6 +33,8 @@ from tensorboard_plugin_trainhealth import probe as probe_lib
 from tensorboard_plugin_trainhealth import readout as readout_lib
 from tensorboard_plugin_trainhealth import recorder as recorder_lib
 from tensorboard_plugin_trainhealth import stats
+from tensorboard_plugin_trainhealth.integrations import keras_tuner
+from tensorboard_plugin_trainhealth.integrations import mlflow_log
 
 # The probe's samples run in chunks small enough that no inspected layer's
 # output for a chunk exceeds this.
@@ -72,6 +74,7 @@ class _Fit:
         self.snapshot = None  # (optimizer step, weight copies)
         self.last_recorded = -1
         self.device_wait = None
+        self.mlflow = None  # an integrations.mlflow_log.MlflowLog
 
 
 class TrainHealthCallback(keras.callbacks.Callback):
@@ -133,6 +136,15 @@ class TrainHealthCallback(keras.callbacks.Callback):
             why.
         thresholds: a `diagnosis.Thresholds` to override the rules' limits.
         verbose: 1 prints alerts as they are raised; 0 prints nothing.
+        mlflow: `None` (default) logs the run's health to the active MLflow
+            run, if MLflow is imported and a run is active during `fit`;
+            `True` also starts (and ends) a run when none is active;
+            `False` never logs. See `integrations/mlflow_log.py`.
+
+    Under a KerasTuner search (`tuner.search(..., callbacks=[...])`), each
+    trial writes to `log_dir/<trial_id>/execution<N>` with its
+    hyperparameters for TensorBoard's HParams dashboard, as KerasTuner does
+    for `keras.callbacks.TensorBoard`.
 
     With `steps_per_execution=N`, Keras calls callbacks once per N steps:
     records fall on the first step boundary at or after each due step, and
@@ -153,15 +165,18 @@ class TrainHealthCallback(keras.callbacks.Callback):
         on_critical="warn",
         thresholds=None,
         verbose=1,
+        mlflow=None,
     ):
         super().__init__()
+        mlflow_log.check_mode(mlflow)
         if on_critical not in ("warn", "stop"):
             raise ValueError(
                 "on_critical must be 'warn' or 'stop', got %r" % (on_critical,))
         cadence_lib.Cadence(every_n_steps)  # raises for a bad value
         if not isinstance(probe_samples, int) or probe_samples < 1:
             raise ValueError("probe_samples must be a positive int")
-        self.log_dir = recorder_lib.check_log_dir(log_dir)
+        self.log_dir = self._base_log_dir = recorder_lib.check_log_dir(log_dir)
+        self.mlflow = mlflow
         self.every_n_steps = every_n_steps
         self.probe_samples = probe_samples
         self.probe_data = probe_data
@@ -197,7 +212,12 @@ class TrainHealthCallback(keras.callbacks.Callback):
                 "(log_dir %r and %r); only the first records. Pass one."
                 % (other.log_dir, self.log_dir))
             return
+        self._guard("keras_tuner", self._enter_trial)
         self._fit = self._guard("setup", self._start)
+        if self._fit is not None and self._fit.chief:
+            self._fit.mlflow = self._guard(
+                "mlflow", mlflow_log.MlflowLog.maybe_start, self.mlflow,
+                self.log_dir)
 
     def on_epoch_begin(self, epoch, logs=None):
         fit = self._fit
@@ -245,6 +265,10 @@ class TrainHealthCallback(keras.callbacks.Callback):
             self._guard("record", self._record, fit, last, logs.get("loss"))
         self._guard("epoch", self._write_epoch, fit, epoch, logs)
         self._guard("diagnosis", self._diagnose, fit.epoch_base + fit.offset)
+        if fit.mlflow is not None:
+            self._guard("mlflow", fit.mlflow.epoch,
+                        getattr(self.model, _LAST_EPOCH_ATTRIBUTE, epoch),
+                        self._recorder.alerts)
         self._recorder.flush()
 
     def on_train_end(self, logs=None):
@@ -323,6 +347,17 @@ class TrainHealthCallback(keras.callbacks.Callback):
                                max(final + fit.offset,
                                    getattr(self.model, _LAST_STEP_ATTRIBUTE, -1)))
         self._recorder.close()
+        if fit.mlflow is not None:
+            self._guard("mlflow", fit.mlflow.close, self._recorder.alerts,
+                        self.log_dir)
+
+    def _enter_trial(self):
+        """Under a KerasTuner search: this trial's run dir and hparams."""
+        trial = keras_tuner.current_trial()
+        if trial is not None:
+            self.log_dir = self._recorder.log_dir = trial.log_dir(
+                self._base_log_dir)
+            trial.write_hparams(self.log_dir)
 
     def _total_steps(self, first_epoch=0):
         steps = (self.params or {}).get("steps")
