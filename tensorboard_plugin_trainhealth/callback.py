@@ -23,16 +23,15 @@ import warnings
 import weakref
 
 import keras
-from keras import ops
 
 from tensorboard_plugin_trainhealth import cadence as cadence_lib
 from tensorboard_plugin_trainhealth import facts as facts_lib
-from tensorboard_plugin_trainhealth import gradients
-from tensorboard_plugin_trainhealth import layer_tree
+from tensorboard_plugin_trainhealth import keras_reads
 from tensorboard_plugin_trainhealth import probe as probe_lib
-from tensorboard_plugin_trainhealth import readout as readout_lib
 from tensorboard_plugin_trainhealth import recorder as recorder_lib
 from tensorboard_plugin_trainhealth import stats
+from tensorboard_plugin_trainhealth.integrations import keras_tuner
+from tensorboard_plugin_trainhealth.integrations import mlflow_log
 
 # The probe's samples run in chunks small enough that no inspected layer's
 # output for a chunk exceeds this.
@@ -52,26 +51,18 @@ class TrainHealthWarning(UserWarning):
 class _Fit:
     """What recording one `fit` needs; a new one per fit."""
 
-    def __init__(self, chief=True):
+    def __init__(self, reads, chief=True):
+        self.reads = reads  # keras_reads.ModelReads
         self.chief = chief
         self.ended = False
         self.cadence = None
         self.offset = 0  # recorded step = optimizer step + offset
         self.epoch_base = 0  # optimizer steps done when the epoch began
         self.first_epoch = True
-        self.variables = []
-        self.variable_columns = []
-        self.tap = None
-        self.tap_last_step = -1
-        self.readout = None
-        self.readout_error = None
-        self.separate_reads = None  # (weight norms fn, update norms fn)
         self.probe = None
-        self.probe_layers = []
         self.output_names = []
-        self.snapshot = None  # (optimizer step, weight copies)
         self.last_recorded = -1
-        self.device_wait = None
+        self.mlflow = None  # an integrations.mlflow_log.MlflowLog
 
 
 class TrainHealthCallback(keras.callbacks.Callback):
@@ -133,6 +124,15 @@ class TrainHealthCallback(keras.callbacks.Callback):
             why.
         thresholds: a `diagnosis.Thresholds` to override the rules' limits.
         verbose: 1 prints alerts as they are raised; 0 prints nothing.
+        mlflow: `None` (default) logs the run's health to the active MLflow
+            run, if MLflow is imported and a run is active during `fit`;
+            `True` also starts (and ends) a run when none is active;
+            `False` never logs. See `integrations/mlflow_log.py`.
+
+    Under a KerasTuner search (`tuner.search(..., callbacks=[...])`), each
+    trial writes to `log_dir/<trial_id>/execution<N>` with its
+    hyperparameters for TensorBoard's HParams dashboard, as KerasTuner does
+    for `keras.callbacks.TensorBoard`.
 
     With `steps_per_execution=N`, Keras calls callbacks once per N steps:
     records fall on the first step boundary at or after each due step, and
@@ -153,15 +153,18 @@ class TrainHealthCallback(keras.callbacks.Callback):
         on_critical="warn",
         thresholds=None,
         verbose=1,
+        mlflow=None,
     ):
         super().__init__()
+        mlflow_log.check_mode(mlflow)
         if on_critical not in ("warn", "stop"):
             raise ValueError(
                 "on_critical must be 'warn' or 'stop', got %r" % (on_critical,))
         cadence_lib.Cadence(every_n_steps)  # raises for a bad value
         if not isinstance(probe_samples, int) or probe_samples < 1:
             raise ValueError("probe_samples must be a positive int")
-        self.log_dir = recorder_lib.check_log_dir(log_dir)
+        self.log_dir = self._base_log_dir = recorder_lib.check_log_dir(log_dir)
+        self.mlflow = mlflow
         self.every_n_steps = every_n_steps
         self.probe_samples = probe_samples
         self.probe_data = probe_data
@@ -197,7 +200,12 @@ class TrainHealthCallback(keras.callbacks.Callback):
                 "(log_dir %r and %r); only the first records. Pass one."
                 % (other.log_dir, self.log_dir))
             return
+        self._guard("keras_tuner", self._enter_trial)
         self._fit = self._guard("setup", self._start)
+        if self._fit is not None and self._fit.chief:
+            self._fit.mlflow = self._guard(
+                "mlflow", mlflow_log.MlflowLog.maybe_start, self.mlflow,
+                self.log_dir)
 
     def on_epoch_begin(self, epoch, logs=None):
         fit = self._fit
@@ -221,15 +229,13 @@ class TrainHealthCallback(keras.callbacks.Callback):
         completed = fit.epoch_base + batch
         cadence.step_started(completed)
         if cadence.is_due(completed - 1) and completed - 1 > fit.last_recorded:
-            self._guard("record", self._wait_for_device, fit)
+            self._guard("record", fit.reads.wait_for_device)
             self._guard("record", self._record, fit, completed - 1)
         if completed == cadence.next_record:
             started = self._clock()
-            self._guard("update_ratios", self._snapshot_weights, fit, completed)
+            self._guard("update_ratios", fit.reads.snapshot_weights, completed)
             cadence.snapshot_done(self._clock() - started)
-        if fit.tap is not None:
-            # Read by the eager (torch) tap only: is the coming step due?
-            fit.tap.host_due = completed % cadence.period == 0
+        fit.reads.set_host_due(completed % cadence.period == 0)
 
     def on_epoch_end(self, epoch, logs=None):
         fit = self._fit
@@ -245,6 +251,10 @@ class TrainHealthCallback(keras.callbacks.Callback):
             self._guard("record", self._record, fit, last, logs.get("loss"))
         self._guard("epoch", self._write_epoch, fit, epoch, logs)
         self._guard("diagnosis", self._diagnose, fit.epoch_base + fit.offset)
+        if fit.mlflow is not None:
+            self._guard("mlflow", fit.mlflow.epoch,
+                        getattr(self.model, _LAST_EPOCH_ATTRIBUTE, epoch),
+                        self._recorder.alerts)
         self._recorder.flush()
 
     def on_train_end(self, logs=None):
@@ -254,7 +264,10 @@ class TrainHealthCallback(keras.callbacks.Callback):
 
     def _start(self):
         model = self.model
-        fit = _Fit(chief=_is_chief_process())
+        reads = keras_reads.ModelReads(model, self.gradient_norms,
+                                       self.update_ratios, self._guard,
+                                       self._warn_once, self._disabled)
+        fit = _Fit(reads, chief=_is_chief_process())
         iterations = _optimizer_step(model)
         fit.epoch_base = iterations
         fit.offset = max(0, getattr(model, _LAST_STEP_ATTRIBUTE, -1) + 1
@@ -266,12 +279,14 @@ class TrainHealthCallback(keras.callbacks.Callback):
             # compiled step, so the gradient tap goes in everywhere, but only
             # process 0 computes statistics and writes.
             if self.gradient_norms and model.optimizer is not None:
-                fit.tap = self._guard("gradient_norms", self._install_tap, fit)
+                reads.tap = self._guard("gradient_norms", reads.install_tap,
+                                        fit.cadence.period)
             return fit
         if self._recorder.open():
             # fit() raising (or Ctrl-C) skips on_train_end: finish at exit.
             atexit.register(_finish_at_exit, weakref.ref(self))
-        probe_data = None
+        probe_data = reading = None
+        skipped = []
         if self.activation_stats:
             probe_data = self._guard("activation_stats", self._probe_data)
             if probe_data is None and "activation_stats" not in self._disabled:
@@ -281,15 +296,14 @@ class TrainHealthCallback(keras.callbacks.Callback):
                     "this fit's input (a Python generator?); activation "
                     "statistics are off. Pass probe_data=<a few hundred "
                     "input samples> to turn them on.")
-        reading, skipped = None, []
         if probe_data is not None:
-            # Runs the model, which also builds a subclassed model that has
-            # not seen data yet.
-            built = self._guard("activation_stats", self._build_probe, fit,
-                                probe_data[0])
+            fit.output_names = facts_lib.output_names(model)
+            built = self._guard("activation_stats", probe_lib.build, model,
+                                probe_data[0], fit.output_names,
+                                PROBE_MEMORY_BUDGET_BYTES)
             if built is not None:
-                reading, skipped = built
-        self._guard("variables", self._init_variables, fit)
+                fit.probe, reading, skipped = built
+        self._guard("variables", reads.init_variables, fit.cadence.period)
         self._set_layout(fit)
         self._guard("facts", self._write_facts, fit, probe_data, reading,
                     skipped)
@@ -302,8 +316,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
         if total != fit.cadence.total_steps:
             fit.cadence = cadence_lib.Cadence(
                 self.every_n_steps, total, fit.epoch_base, self._clock)
-        if fit.tap is not None:
-            fit.tap.every_n_steps.assign(fit.cadence.period)
+        fit.reads.set_period(fit.cadence.period)
 
     def _finish(self, logs=None):
         """The fit's last record, a last diagnosis, and the file closed."""
@@ -315,7 +328,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
         final = _optimizer_step(self.model) - 1
         if fit.chief and fit.cadence is not None and final > fit.last_recorded:
             loss = (logs or {}).get("loss")
-            self._guard("record", self._wait_for_device, fit)
+            self._guard("record", fit.reads.wait_for_device)
             self._guard("record", self._record, fit, final, loss, True)
             self._guard("diagnosis", self._diagnose, final + fit.offset)
         if final + fit.offset >= 0:
@@ -323,6 +336,17 @@ class TrainHealthCallback(keras.callbacks.Callback):
                                max(final + fit.offset,
                                    getattr(self.model, _LAST_STEP_ATTRIBUTE, -1)))
         self._recorder.close()
+        if fit.mlflow is not None:
+            self._guard("mlflow", fit.mlflow.close, self._recorder.alerts,
+                        self.log_dir)
+
+    def _enter_trial(self):
+        """Under a KerasTuner search: this trial's run dir and hparams."""
+        trial = keras_tuner.current_trial()
+        if trial is not None:
+            self.log_dir = self._recorder.log_dir = trial.log_dir(
+                self._base_log_dir)
+            trial.write_hparams(self.log_dir)
 
     def _total_steps(self, first_epoch=0):
         steps = (self.params or {}).get("steps")
@@ -336,176 +360,54 @@ class TrainHealthCallback(keras.callbacks.Callback):
         # step axis, so a second fit or a restored model continues it.
         fit.epoch_base = _optimizer_step(self.model)
 
-    # -- the probe, the variables, the facts ---------------------------------
-
     def _probe_data(self):
         """(inputs, targets) for the probe, or None."""
         if self.probe_data is not None:
             return probe_lib.probe_from_user(self.probe_data, self.probe_samples)
         return probe_lib.capture_from_fit(self.model, self.probe_samples)
 
-    def _build_probe(self, fit, inputs):
-        """Builds the probe and runs it once; returns (its first reading,
-        the layers not inspected)."""
-        model = self.model
-        layers, skipped = probe_lib.find_probe_layers(model)
-        chunks = probe_lib.chunks_for_memory(model, layers, inputs,
-                                             PROBE_MEMORY_BUDGET_BYTES)
-        fit.output_names = facts_lib.output_names(model)
-        probe = probe_lib.ActivationProbe(model, layers, inputs,
-                                          fit.output_names, chunks)
-        reading = probe()
-        if reading.unreached:
-            # A layer the forward pass never calls (attention computed by a
-            # fused kernel instead of its Softmax layer) has no outputs.
-            skipped = skipped + [
-                {"layer": layers[i].name,
-                 "reason": "not called in the model's forward pass"}
-                for i in reading.unreached]
-            layers = [p for i, p in enumerate(layers)
-                      if i not in reading.unreached]
-            probe = probe_lib.ActivationProbe(model, layers, inputs,
-                                              fit.output_names, chunks)
-            reading = probe()
-        fit.probe, fit.probe_layers = probe, layers
-        return reading, skipped
-
-    def _init_variables(self, fit):
-        """Per-variable bookkeeping, the gradient tap and the fused reader.
-
-        A model that is still unbuilt has no variables yet; this runs again
-        at the first record, after the first step has built it.
-        """
-        model = self.model
-        fit.variables = list(model.trainable_variables)
-        if not fit.variables:
-            return
-        variables = fit.variables
-        fit.variable_columns = layer_tree.variable_columns(model, variables)
-        fit.separate_reads = (
-            stats.compile_for_backend(
-                lambda: stats.weight_norms(variables), variables),
-            stats.compile_for_backend(
-                lambda snapshot: stats.update_norms(variables, snapshot),
-                variables))
-        if self.gradient_norms and model.optimizer is not None:
-            fit.tap = self._guard("gradient_norms", self._install_tap, fit)
-        try:
-            # Built once per model and variable set, and kept on the model,
-            # so a second fit (or a new callback) reuses what was compiled.
-            loss_metric = readout_lib.loss_metric(model)
-            key = ("readout", tuple(id(v) for v in variables), id(fit.tap),
-                   id(loss_metric), id(model.optimizer))
-            fit.readout = stats.cached_on(
-                model, key,
-                lambda: readout_lib.record_readout(model, variables, fit.tap))
-        except Exception as e:  # the separate, guarded reads still work
-            fit.readout, fit.readout_error = None, e
-
-    def _install_tap(self, fit):
-        tap, fresh = gradients.GradientTap.install(self.model,
-                                                   fit.cadence.period)
-        if fresh and getattr(self.model, "train_function", None) is not None:
-            # The step was traced before the tap existed; trace it again so
-            # it captures the norms (once per model, not per fit).
-            self.model.make_train_function(force=True)
-        fit.tap_last_step = tap.read()[0]
-        return tap
-
     def _set_layout(self, fit):
         self._recorder.set_layout(recorder_lib.Layout(
-            fit.probe_layers, fit.variable_columns,
+            fit.probe.layers if fit.probe is not None else (),
+            fit.reads.variable_columns,
             fit.output_names if fit.probe is not None else ()))
 
     def _write_facts(self, fit, probe_data, reading, skipped):
         model = self.model
         facts = facts_lib.describe_model(model)
+        facts["outputs"] = facts_lib.with_measured_outputs(facts["outputs"],
+                                                           reading)
+        facts.update(facts_lib.data_facts(model, probe_data))
         facts.update(
             every_n_steps=fit.cadence.period,
             probe_samples=fit.probe.samples if fit.probe is not None else 0,
+            probe=facts_lib.probe_facts(fit.probe, self.probe_samples, skipped),
             steps_per_epoch=(self.params or {}).get("steps"),
             epochs=(self.params or {}).get("epochs"),
             initial_step=fit.epoch_base + fit.offset,
-            gradient_source="optimizer" if fit.tap is not None else "off",
+            gradient_source="optimizer" if fit.reads.tap is not None else "off",
             backend=keras.backend.backend(),
             writer={"id": uuid.uuid4().hex[:12], "pid": os.getpid(),
                     "host": socket.gethostname()},
         )
-        if probe_data is not None:
-            inputs, targets = probe_data
-            facts["inputs"] = facts_lib.input_facts(model, inputs)
-            facts["targets"] = facts_lib.target_facts(
-                facts_lib.output_names(model), targets)
-        if reading is not None:
-            for j, head in enumerate(facts["outputs"]):
-                head["measured"] = reading.measured(j)
-        facts["probe"] = {
-            "samples": fit.probe.samples if fit.probe is not None else 0,
-            "requested": self.probe_samples,
-            "chunks": fit.probe.chunks if fit.probe is not None else 0,
-            "inspected": [p.name for p in fit.probe_layers],
-            "not_inspected": skipped,
-        }
         self._recorder.write_facts(fit.epoch_base + fit.offset, facts)
 
     # -- per-record work -----------------------------------------------------
-
-    def _wait_for_device(self, fit):
-        """Waits for the training steps already dispatched to finish.
-
-        JAX, and every backend on a GPU, run steps asynchronously: a record
-        that reads the device waits for the queued steps first. That wait is
-        training, not monitoring; it happens here, before a record is timed,
-        so that the cadence is set by what records really cost. (It adds no
-        wait: the record would have waited for those steps anyway.)
-        """
-        if fit.device_wait is None:
-            fit.device_wait = _device_wait_for_backend()
-        fit.device_wait(self, fit)
-
-    def _attach_weights(self):
-        # JAX's trainer detaches the weights from the variables during an
-        # epoch; its documented hook for callbacks re-attaches them.
-        sync = getattr(self.model, "jax_state_sync", None)
-        if sync is not None:
-            sync()
-
-    def _snapshot_weights(self, fit, step):
-        if not self.update_ratios or not fit.variables \
-                or "update_ratios" in self._disabled:
-            return
-        self._attach_weights()
-        if fit.readout is not None:
-            try:
-                fit.snapshot = (step, fit.readout.snapshot())
-                return
-            except Exception as e:  # the plain copy below still works
-                fit.readout, fit.readout_error = None, e
-        fit.snapshot = (step, [ops.copy(ops.convert_to_tensor(v))
-                               for v in fit.variables])
 
     def _record(self, fit, step, loss=None, final=False):
         """Reads every signal for optimizer step `step` (just completed)
         and records it; `loss` replaces the loss tracker's value."""
         started = self._clock()
-        self._attach_weights()
-        if not fit.variables:
-            self._guard("variables", self._init_variables, fit)
+        reads = fit.reads
+        reads.attach_weights()
+        if not reads.variables:
+            self._guard("variables", reads.init_variables, fit.cadence.period)
             self._set_layout(fit)
             self._recorder.write_facts(step + fit.offset, {})
-        update_steps, snapshot = 1, None
-        if fit.snapshot is not None:
-            snap_step, snapshot = fit.snapshot
-            fit.snapshot = None
-            update_steps = step + 1 - snap_step
-        parts = None
-        if fit.readout is not None:
-            parts = self._read_fused(fit, snapshot)
-        if parts is None:
-            parts = self._read_separately(fit, snapshot)
+        parts, update_steps = reads.read(step)
         record = recorder_lib.Record.from_parts(step + fit.offset, parts,
                                                 update_steps)
-        self._check_gradients(fit, record, step)
+        reads.keep_new_gradients(record, step, fit.cadence.period, fit.offset)
         if loss is not None:
             record.loss = float(loss)
         probe_cost = None
@@ -516,89 +418,11 @@ class TrainHealthCallback(keras.callbacks.Callback):
             probe_cost = self._clock() - probe_started
         nonfinite = self._recorder.add(record)
         fit.last_recorded = step
-        if fit.cadence.record_done(step, self._clock() - started, probe_cost) \
-                and fit.tap is not None:
-            fit.tap.every_n_steps.assign(fit.cadence.period)
+        if fit.cadence.record_done(step, self._clock() - started, probe_cost):
+            reads.set_period(fit.cadence.period)
         if nonfinite and not final:
             # Do not wait for the epoch to end to say so.
             self._guard("diagnosis", self._diagnose, step + fit.offset)
-
-    def _wanted_groups(self, fit, snapshot):
-        wanted = []
-        if fit.variables and "weights" not in self._disabled:
-            wanted.append("weights")
-        if snapshot is not None and "update_ratios" not in self._disabled:
-            wanted.append("updates")
-        if fit.tap is not None and "gradient_norms" not in self._disabled:
-            wanted.append("gradients")
-        for signal in ("loss", "learning_rate"):
-            if signal not in self._disabled:
-                wanted.append(signal)
-        return wanted
-
-    def _read_fused(self, fit, snapshot):
-        """A record's parts in one compiled call; None if that fails.
-
-        On failure the record (and every later one) is read part by part,
-        each part under its own guard, so that a broken signal is named and
-        switched off alone.
-        """
-        available = fit.readout.group_names
-        groups = [g for g in self._wanted_groups(fit, snapshot)
-                  if g in available]
-        try:
-            return fit.readout.read(groups, snapshot if "updates" in groups
-                                    else None)
-        except Exception as e:
-            fit.readout, fit.readout_error = None, e
-            return None
-
-    def _read_separately(self, fit, snapshot):
-        """The parts `_wanted_groups` names, each under its own guard."""
-        model = self.model
-        parts = {}
-        for group in self._wanted_groups(fit, snapshot):
-            if group == "weights":
-                parts["weight_norm"] = self._guard("weights",
-                                                   fit.separate_reads[0])
-            elif group == "updates":
-                norms = self._guard("update_ratios", fit.separate_reads[1],
-                                    snapshot)
-                if norms is not None:
-                    parts["update_norm"], parts["snapshot_norm"] = norms
-            elif group == "gradients":
-                parts.update(fit.tap.device_parts())
-            elif group == "loss":
-                parts["loss"] = self._guard("loss", readout_lib.current_loss,
-                                            model)
-            elif group == "learning_rate":
-                parts["learning_rate"] = self._guard(
-                    "learning_rate", readout_lib.applied_learning_rate, model)
-        return _to_host({k: v for k, v in parts.items() if v is not None})
-
-    def _check_gradients(self, fit, record, step):
-        """Keeps the record's gradient norms only when they are new."""
-        if record.grad_norm is None:
-            return
-        grad_step = record.grad_step
-        if grad_step < 0 or grad_step == fit.tap_last_step:
-            if step >= fit.cadence.period and grad_step < 0:
-                self._disabled.add("gradient_norms")
-                tap = fit.tap
-                reason = ("optimizer.apply failed to measure them: %s: %s"
-                          % (type(tap.error).__name__, tap.error)
-                          if tap.error is not None else
-                          "the training step never called optimizer.apply")
-                self._warn_once(
-                    "no_gradients",
-                    "TrainHealthCallback: gradient norms are not available "
-                    "with this training step (%s); they are off for this run."
-                    % reason)
-            record.grad_norm = record.grad_step = None
-            return
-        fit.tap_last_step = grad_step
-        record.grad_norm = record.grad_norm[:len(fit.variables)]
-        record.grad_step = grad_step + fit.offset
 
     # -- epochs and alerts ---------------------------------------------------
 
@@ -642,21 +466,6 @@ class TrainHealthCallback(keras.callbacks.Callback):
         warnings.warn(message, TrainHealthWarning, stacklevel=3)
 
 
-def _to_host(parts):
-    """One device-to-host transfer for a dict of tensors."""
-    if not parts:
-        return {}
-    names = list(parts)
-    flat = [ops.reshape(ops.cast(parts[k], "float32"), (-1,)) for k in names]
-    sizes = [int(f.shape[0]) for f in flat]
-    joined = stats.to_host(ops.concatenate(flat, axis=0))
-    out, start = {}, 0
-    for name, size in zip(names, sizes):
-        out[name] = joined[start:start + size]
-        start += size
-    return out
-
-
 def _optimizer_step(model):
     optimizer = model.optimizer
     return int(stats.to_host(optimizer.iterations)) if optimizer is not None \
@@ -683,31 +492,6 @@ def _other_trainhealth_callback(callback):
     finally:
         del frame
     return None
-
-
-def _device_wait_for_backend():
-    """fn(callback, fit) that waits for the steps dispatched on this backend."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        def wait(callback, fit):
-            callback._attach_weights()
-            jax.block_until_ready([v.value for v in fit.variables])
-
-        return wait
-    if backend == "torch":
-        import torch
-
-        if torch.cuda.is_available():
-            return lambda callback, fit: torch.cuda.synchronize()
-    elif backend == "tensorflow":
-        import tensorflow as tf
-
-        if tf.config.list_logical_devices("GPU"):
-            return lambda callback, fit: tf.test.experimental.sync_devices()
-    # TensorFlow and torch on the CPU finish a step before the next starts.
-    return lambda callback, fit: None
 
 
 def _finish_at_exit(callback_ref):

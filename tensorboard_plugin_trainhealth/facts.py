@@ -227,3 +227,33 @@ def _label(value):
 def _top(counts):
     ordered = sorted(counts.items(), key=lambda kv: -kv[1])[:MAX_CLASSES]
     return dict(ordered)
+
+
+def probe_facts(probe, requested, skipped):
+    """The `probe` fact: how many samples it really uses, and which layers
+    it inspects or cannot."""
+    return {
+        "samples": probe.samples if probe is not None else 0,
+        "requested": requested,
+        "chunks": probe.chunks if probe is not None else 0,
+        "inspected": [p.name for p in probe.layers] if probe is not None else [],
+        "not_inspected": list(skipped),
+    }
+
+
+def data_facts(model, probe_data):
+    """The facts of the probe batch: its inputs and targets."""
+    facts = {}
+    if probe_data is not None:
+        inputs, targets = probe_data
+        facts["inputs"] = input_facts(model, inputs)
+        facts["targets"] = target_facts(output_names(model), targets)
+    return facts
+
+
+def with_measured_outputs(heads, reading):
+    """`heads` (describe_model's "outputs") with each one's measurement."""
+    if reading is None:
+        return heads
+    return [dict(head, measured=reading.measured(j))
+            for j, head in enumerate(heads)]

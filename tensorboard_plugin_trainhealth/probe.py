@@ -454,3 +454,27 @@ def _hook_measuring(layer, widths):
         return out
 
     object.__setattr__(layer, "call", measuring_call)
+
+
+def build(model, inputs, output_names, memory_budget_bytes):
+    """The probe of `model` on `inputs`, run once: (probe, its first
+    reading, the layers not inspected as `{"layer", "reason"}`).
+
+    Running it also builds a subclassed model that has not seen data yet.
+    A layer the forward pass never calls (attention computed by a fused
+    kernel instead of its Softmax layer) has no outputs to judge: it is
+    left out, and listed.
+    """
+    layers, skipped = find_probe_layers(model)
+    chunks = chunks_for_memory(model, layers, inputs, memory_budget_bytes)
+    probe = ActivationProbe(model, layers, inputs, output_names, chunks)
+    reading = probe()
+    if reading.unreached:
+        skipped = skipped + [
+            {"layer": layers[i].name,
+             "reason": "not called in the model's forward pass"}
+            for i in reading.unreached]
+        layers = [p for i, p in enumerate(layers) if i not in reading.unreached]
+        probe = ActivationProbe(model, layers, inputs, output_names, chunks)
+        reading = probe()
+    return probe, reading, skipped

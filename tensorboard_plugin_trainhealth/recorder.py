@@ -26,7 +26,6 @@ DEVICE_PARTS = ("weight_norm", "update_norm", "snapshot_norm", "grad_norm",
                 "grad_step", "loss", "learning_rate")
 NONFINITE_TAGS = (md.STEP_NONFINITE_LOSS, md.STEP_NONFINITE_WEIGHTS,
                   md.STEP_NONFINITE_GRADIENTS, md.STEP_NONFINITE_ACTIVATIONS)
-STATUS_CODES = {"ok": 0.0, "warning": 1.0, "critical": 2.0}
 
 
 @dataclasses.dataclass
@@ -112,6 +111,7 @@ class Recorder:
         self.series = series_lib.RunSeries()
         self.writer = None
         self.layout = Layout()
+        self.alerts = []  # the latest diagnosis, every alert
         self._write = write
         self._reported = set()
 
@@ -259,7 +259,7 @@ class Recorder:
         the alerts raised for the first time (warning or worse)."""
         from tensorboard_plugin_trainhealth import diagnosis
 
-        alerts = diagnosis.diagnose(self.series, self.thresholds)
+        alerts = self.alerts = diagnosis.diagnose(self.series, self.thresholds)
         fresh = []
         for alert in alerts:
             key = (alert.kind, alert.layer)
@@ -287,16 +287,10 @@ class Recorder:
         if self.writer is None:
             return
         from tensorboard_plugin_trainhealth import diagnosis
+        from tensorboard_plugin_trainhealth.integrations import hparams
 
-        counts = {"warning": 0, "critical": 0}
-        for alert in alerts:
-            if alert.severity in counts:
-                counts[alert.severity] += 1
-        status = diagnosis.run_status(alerts)
-        for tag, value in ((md.HEALTH_STATUS, STATUS_CODES[status]),
-                           (md.HEALTH_WARNINGS, counts["warning"]),
-                           (md.HEALTH_CRITICALS, counts["critical"])):
-            self.guard("writer", self.writer.plain_scalar, tag, step, value)
+        self.guard("writer", hparams.write_health_scalars, self.writer, step,
+                   diagnosis.run_status(alerts), alerts)
 
 
 def alert_line(alert):

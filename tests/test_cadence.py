@@ -212,15 +212,15 @@ def test_fused_read_is_used_and_equals_the_separate_reads(tmp_path):
     cb, messages = _fit(model, x, y, tmp_path / "run", epochs=1,
                         every_n_steps=4)
     assert messages == []
-    fit = cb._fit
+    reads = cb._fit.reads
     # The fused path was taken all along, not silently replaced.
-    assert fit.readout is not None and fit.readout_error is None
+    assert reads.readout is not None and reads.readout_error is None
 
     # Same model state, read both ways.
-    cb._snapshot_weights(fit, 0)
-    snapshot = fit.snapshot[1]
-    fused = cb._read_fused(fit, snapshot)
-    separate = cb._read_separately(fit, snapshot)
+    reads.snapshot_weights(0)
+    snapshot = reads.snapshot[1]
+    fused = reads.read_fused(snapshot)
+    separate = reads.read_separately(snapshot)
     for name in ("weight_norm", "update_norm", "snapshot_norm", "grad_norm",
                  "grad_step", "loss", "learning_rate"):
         np.testing.assert_allclose(fused[name], separate[name], rtol=1e-5,
@@ -261,8 +261,8 @@ def test_a_failing_fused_read_falls_back_to_guarded_reads(tmp_path,
                         every_n_steps=2)
     # Nothing was lost and nobody was bothered: the separate reads took over.
     assert messages == []
-    assert cb._fit.readout is None
-    assert "injected fused failure" in str(cb._fit.readout_error)
+    assert cb._fit.reads.readout is None
+    assert "injected fused failure" in str(cb._fit.reads.readout_error)
     due = list(range(0, 32, 2))
     for tag in (md.VARIABLE_WEIGHT_NORM, md.VARIABLE_UPDATE_RATIO,
                 md.LAYER_DEAD_FRACTION):
@@ -290,7 +290,7 @@ def test_compiled_reads_are_kept_on_the_model_across_fits(tmp_path):
     second, messages = _fit(model, x, y, tmp_path / "b", epochs=1,
                             every_n_steps=4)
     assert messages == []
-    assert second._fit.readout is first._fit.readout
+    assert second._fit.reads.readout is first._fit.reads.readout
     assert second._fit.probe._compiled is first._fit.probe._compiled
     assert list(second.series.matrices[md.VARIABLE_GRAD_NORM].steps) == \
         list(range(16, 32, 4))
