@@ -125,6 +125,9 @@ EVIDENCE = {
     "overfitting": {"heatmap": None, "chart": "epoch_loss"},
     "unscaled_inputs": {"heatmap": None, "chart": "facts"},
     "loss_activation_mismatch": {"heatmap": None, "chart": "facts"},
+    "label_mismatch": {"heatmap": None, "chart": "facts"},
+    "class_imbalance": {"heatmap": None, "chart": "facts"},
+    "collapsed_predictions": {"heatmap": None, "chart": "loss"},
 }
 # Non-finite alerts name the signal where NaN/Inf appeared first
 # (evidence["signal"]): where to look for each.

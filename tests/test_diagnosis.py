@@ -193,3 +193,11 @@ def test_diagnosis_is_pure():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_every_kind_has_its_evidence_on_the_page_and_a_causal_place():
+    from tensorboard_plugin_trainhealth import signals
+    from tensorboard_plugin_trainhealth.diagnosis import incidents
+
+    assert set(signals.EVIDENCE) == set(diagnosis.KINDS) - {"non_finite"}
+    assert set(incidents.CAUSAL_ORDER) == set(diagnosis.KINDS)

@@ -38,12 +38,23 @@ def test_dead_relu_in_a_learning_run_is_information():
     assert diagnosis.run_status(diagnosis.diagnose(s)) == "ok"
 
 
-def test_dead_relu_that_reaches_the_whole_layer_spreads():
+def test_a_whole_dead_layer_is_critical_even_while_the_loss_falls():
     s = healthy()
     set_column(s, DEAD, 0, np.clip((STEPS - 200) / 250, 0.1, 0.97))
     alert = only(diagnosis.diagnose(s), "dead_relu")
     assert alert.evidence["spreading"] is True
-    assert alert.severity == "warning"  # learning, but spreading
+    assert alert.severity == "critical"  # the layer passes nothing
+
+
+def test_dead_units_spreading_to_more_layers_warn_in_a_learning_run():
+    s = healthy()
+    s.matrices[DEAD].columns[1]["activation"] = "relu"
+    set_column(s, DEAD, 0, 0.6)
+    set_column(s, DEAD, 1, np.where(STEPS >= 300, 0.6, 0.0))
+    alerts = diagnosis.diagnose(s)
+    first = [a for a in alerts if a.layer == "dense"][0]
+    assert first.evidence["spreading"] is True
+    assert first.severity == "warning"
 
 
 def test_dead_relu_critical_when_the_layer_is_gone_and_learning_stops():

@@ -2,8 +2,9 @@
 
 Severity follows impact (progress.impact_severity): a layer with many dead
 or saturated units in a run that keeps learning is information; a warning
-when learning is impaired or the condition spreads; critical when nearly
-the whole layer is gone and learning is impaired. A condition that went
+when learning is impaired or the condition spreads. Nearly the whole layer
+gone (the critical level, still holding) passes no signal: critical. `fraction` in the evidence is the median since the
+onset. A condition that went
 away is reported as resolved where it ended, and a fraction that is
 falling is not a warning.
 """
@@ -51,16 +52,18 @@ def _fraction_alerts(view, tag, kind, warning, critical, skip, explain):
         at_onset = affected[start:start + t.persistence_records].max()
         spreading = resolved is None and not falling and (
             (v[-1] >= critical > v[start]) or affected[-1] > at_onset)
-        base = ("critical" if crit is not None and crit.resolved is None
-                else "warning")
-        severity = impact_severity(view, base, spreading)
+        whole = crit is not None and crit.resolved is None
+        # Nearly the whole layer gone passes no signal, whatever the loss
+        # does: critical. Below that, impact decides.
+        severity = "critical" if whole else impact_severity(
+            view, "warning", spreading)
         if falling:
             severity = "info"
         evidence = {
+            "fraction": float(np.median(v[start:stretch.last + 1])),
             "at_onset": float(v[start]),
             "latest": float(v[-1]),
             "peak": peak,
-            "median": float(np.median(v[start:stretch.last + 1])),
             "records": int(stretch.last - start + 1),
             "threshold": warning,
             "falling": bool(falling),

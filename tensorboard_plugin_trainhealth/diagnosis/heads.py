@@ -10,7 +10,7 @@ measurement contradicts. Each output is judged with its own loss.
 
 from tensorboard_plugin_trainhealth.diagnosis.alerts import Alert
 from tensorboard_plugin_trainhealth.diagnosis.util import fmt
-from tensorboard_plugin_trainhealth.diagnosis.view import (
+from tensorboard_plugin_trainhealth.diagnosis.outputs import (
     CROSS_ENTROPY, LOSS_NAMES, REGRESSION, class_name)
 
 _TWO_CLASS_FIX = ("For two classes use Dense(1, activation='sigmoid') with "

@@ -12,7 +12,7 @@ from tensorboard_plugin_trainhealth.diagnosis.progress import (
     val_accuracy_key)
 from tensorboard_plugin_trainhealth.diagnosis.util import (
     epoch_step, finite_epochs, fmt, num, pct)
-from tensorboard_plugin_trainhealth.diagnosis.view import (
+from tensorboard_plugin_trainhealth.diagnosis.outputs import (
     CROSS_ENTROPY, LOSS_NAMES)
 from tensorboard_plugin_trainhealth.metadata import OUTPUT_TOP_CLASS_SHARE
 

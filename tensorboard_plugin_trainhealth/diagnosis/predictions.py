@@ -11,7 +11,7 @@ from tensorboard_plugin_trainhealth.diagnosis.learning_rate import (
     high_lr_evidence)
 from tensorboard_plugin_trainhealth.diagnosis.util import (
     condition, finite, fmt, pct, sentence)
-from tensorboard_plugin_trainhealth.diagnosis.view import CROSS_ENTROPY
+from tensorboard_plugin_trainhealth.diagnosis.outputs import CROSS_ENTROPY
 from tensorboard_plugin_trainhealth.metadata import (
     LAYER_DEAD_FRACTION, LAYER_SATURATION, OUTPUT_PREDICTION_STD,
     OUTPUT_TOP_CLASS_SHARE)

@@ -10,7 +10,6 @@ epoch by epoch, to show what it would have printed.
 import dataclasses
 import os
 import time
-from typing import List, Optional
 
 import numpy as np
 

@@ -10,9 +10,7 @@ from tests.broken_trainings.common import broken, fit, healthy, tabular
 
 
 def _learning_rate_kept(result):
-    if not any(a.kind == "learning_rate" for a in result.counted) and not \
-            any(c.kind == "learning_rate" for a in result.counted
-                for c in a.consequences):
+    if "learning_rate" not in result.named():
         return ["no learning-rate alert counts in the final report"]
     return []
 
