@@ -155,9 +155,14 @@ def test_mse_far_above_predicting_zero():
                            "multi_hot": False, "classes": None}]
     s.facts["optimizer"] = {"class": "SGD", "learning_rate": 0.01}
     set_epochs(s, "loss", [7e19, 1.5e17, 1e17, 7e16])
-    alert = diagnosis.diagnose(s)[0]
-    assert alert.kind == "learning_rate" and alert.severity == "critical"
+    alerts = diagnosis.diagnose(s)
+    alert = find(alerts, "learning_rate")
+    assert alert.severity == "critical"
     assert "predicting 0 scores" in alert.message
+    # Prices in dollars: the unscaled targets are the incident's cause.
+    assert alerts[0].kind == "unscaled_inputs"
+    assert alerts[0].layer == "targets of dense_2"
+    assert alerts[0].severity == "critical"
 
 
 def test_climbing_back_with_high_rate_evidence():

@@ -306,3 +306,20 @@ def test_integer_counts_with_mse_are_values_not_classes():
     assert np.isclose(diagnosis.view.RunView(
         diagnosis.RunSeries(facts=facts), diagnosis.Thresholds()
     ).chance_loss, 1.9 ** 2)
+
+
+def test_regression_targets_far_from_unit_scale():
+    from tests.diagnosis_runs import healthy, stuck
+
+    prices = dict(regression_targets(50000.0, 450000.0), mean=250000.0,
+                  std=60000.0)
+    facts = _with_targets("linear", 1, "mse", prices)
+    alert = only(diagnosis.static_checks(facts), "unscaled_inputs")
+    assert alert.layer == "targets of out" and alert.severity == "info"
+    assert "(y - y.mean()) / y.std()" in alert.advice
+    s = stuck(healthy(), level=6e10)
+    s.facts = facts
+    alert = find(diagnosis.diagnose(s), "unscaled_inputs")
+    assert alert.severity == "warning"
+    assert diagnosis.static_checks(_with_targets(
+        "linear", 1, "mse", regression_targets(-3.0, 3.0))) == []

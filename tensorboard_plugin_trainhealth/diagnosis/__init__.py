@@ -44,6 +44,7 @@ _STATIC_RULES = (
     heads.check_heads,
 )
 _SERIES_RULES = (
+    inputs.check_targets,
     labels.rule_labels,
     labels.rule_class_imbalance,
     heads.rule_regression_loss_on_classes,
@@ -99,6 +100,6 @@ def static_checks(facts, thresholds=None):
     targets (as primary alerts)."""
     facts = facts if isinstance(facts, dict) else {}
     view = RunView(RunSeries(facts=facts), thresholds or Thresholds())
-    found = _merge_same(_findings(view, _STATIC_RULES + (labels.rule_labels,
-                                                         )))
+    found = _merge_same(_findings(view, _STATIC_RULES + (
+        inputs.check_targets, labels.rule_labels)))
     return sort_alerts(incidents.group(found))

@@ -1,8 +1,11 @@
 """Static checks of the inputs: NaN/Inf, and values far from unit scale
 (whatever their dtype: raw uint8 pixels and int64 measurements included;
-ids fed to an Embedding or a lookup are not magnitudes)."""
+ids fed to an Embedding or a lookup are not magnitudes); and regression
+targets far from unit scale (prices in dollars), a warning once learning
+is impaired."""
 
 from tensorboard_plugin_trainhealth.diagnosis.alerts import Alert
+from tensorboard_plugin_trainhealth.diagnosis.outputs import REGRESSION
 from tensorboard_plugin_trainhealth.diagnosis.util import fmt, num
 from tensorboard_plugin_trainhealth.diagnosis.view import (
     is_index_input, layer_names)
@@ -116,3 +119,33 @@ def check_inputs(view):
     found = [_check_input(i, inp, view.facts, view.t)
              for i, inp in enumerate(inputs) if isinstance(inp, dict)]
     return [a for a in found if a is not None]
+
+
+def check_targets(view):
+    """Regression targets whose scale is far from 1: the head must reach
+    values of that size in small steps, and MSE gradients scale with it."""
+    t = view.t
+    alerts = []
+    for o in view.outputs:
+        if o.family not in REGRESSION + (None,) or \
+                o.categorical_targets is not False:
+            continue
+        mean, std = o.target_stat("mean"), o.target_stat("std")
+        scale = max(abs(mean or 0.0), std or 0.0)
+        if scale <= t.input_abs_max_warning:
+            continue
+        where = o.layer or o.name
+        severity = "warning" if view.progress.impaired else "info"
+        alerts.append(Alert(
+            "unscaled_inputs", severity, "targets of %s" % where, None, None,
+            {"output": o.name, "mean": mean, "std": std,
+             "min": o.target_stat("min"), "max": o.target_stat("max"),
+             "loss": o.loss_name},
+            "Standardize the targets: y_scaled = (y - y.mean()) / y.std() "
+            "for training, and y = y_scaled * std + mean after predict() "
+            "(or predict log(y) for positive, skewed values).",
+            "The targets of %s are far from unit scale (mean %s, std %s)%s"
+            % (where, fmt(mean or 0.0), fmt(std or 0.0),
+               "; learning is impaired (%s)" % view.progress.reason
+               if severity == "warning" else "")))
+    return alerts

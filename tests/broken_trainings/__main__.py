@@ -1,6 +1,10 @@
 """python -m tests.broken_trainings [--group G]... [--program P]...
 
-Prints one line per program and the suite's figures (see __init__.py).
+Prints one line per program and the suite's figures (see __init__.py):
+the alerts that count (primary first, consequences in brackets), what the
+live tracker would have printed (live[...]: +raised ^escalated =resolved
+-withdrawn, at epoch N), and any advice or live alert that points the
+wrong way (!!).
 Exit status 0 when every broken program is detected with its root cause
 as primary and no healthy program gets a warning, else 1.
 """
@@ -30,9 +34,22 @@ def _line(result):
     extra = all_advice_problems(result) + live_problems(result)
     if p.check:
         extra += p.check(result)
-    return "%-34s %-26s %-22s %s%s  (%.1fs)" % (
-        p.name, p.group, verdict, shown,
+    return "%-34s %-26s %-22s %s%s%s  (%.1fs)" % (
+        p.name, p.group, verdict, shown, _live(result),
         ("   !! " + "; ".join(extra)) if extra else "", result.seconds)
+
+
+_MARKS = {"raised": "+", "escalated": "^", "resolved": "=", "withdrawn": "-"}
+
+
+def _live(result):
+    """The live tracker's events: +raised ^escalated =resolved -withdrawn,
+    each with the epoch it came at."""
+    if not result.live:
+        return ""
+    return "   live[%s]" % " ".join(
+        "%s%s@%d" % (_MARKS[e.event], e.alert.kind, epoch)
+        for epoch, e in result.live)
 
 
 def main(argv=None):

@@ -104,8 +104,8 @@ def _house_prices():
     return x, price.astype("float32")
 
 
-@broken("1 consequences", "exploding_gradients", "learning_rate",
-        check=_no_dead_relu_primary)
+@broken("1 consequences", "unscaled_inputs", "exploding_gradients",
+        "learning_rate", check=_no_dead_relu_primary)
 def exploding_house_prices(cb):
     """'After a few steps the loss is inf and then nan.'"""
     x, y = _house_prices()
