@@ -64,7 +64,7 @@ def _churn_model():
 @broken("2 advice", "learning_rate", check=_lowers_lr)
 def rmsprop_learning_rate_1(cb):
     """'The loss jumps at the start and then never goes below 0.69.'"""
-    x, y = tabular(n=480, d=12, seed=4)
+    x, y = tabular(n=512, d=12, seed=4)
     model = _churn_model()
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1.0),
                   loss="binary_crossentropy", metrics=["accuracy"])
@@ -73,7 +73,7 @@ def rmsprop_learning_rate_1(cb):
 
 @healthy("2 advice", fixes="rmsprop_learning_rate_1")
 def rmsprop_learning_rate_1_fixed(cb):
-    x, y = tabular(n=480, d=12, seed=4)
+    x, y = tabular(n=512, d=12, seed=4)
     model = _churn_model()
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
                   loss="binary_crossentropy", metrics=["accuracy"])

@@ -61,7 +61,7 @@ class TokenAndPositionEmbedding(layers.Layer):
 
 @healthy(GROUP)
 def transformer_text_classifier(cb):
-    x, y = token_sequences(n=480, length=16, vocab=60, seed=41)
+    x, y = token_sequences(n=512, length=16, vocab=60, seed=41)
     inputs = keras.Input((16,))
     h = TokenAndPositionEmbedding(16, 60, 16)(inputs)
     h = TransformerBlock(16, 2, 20)(h)
@@ -77,7 +77,7 @@ def transformer_text_classifier(cb):
 
 @healthy(GROUP)
 def lstm_sentiment(cb):
-    x, y = token_sequences(n=480, length=16, vocab=60, seed=42)
+    x, y = token_sequences(n=512, length=16, vocab=60, seed=42)
     model = keras.Sequential([
         keras.Input((16,), dtype="int32"),
         layers.Embedding(60, 16),
@@ -92,11 +92,11 @@ def lstm_sentiment(cb):
 @healthy(GROUP)
 def gru_forecaster(cb):
     rng = np.random.default_rng(43)
-    t = np.arange(480 + 24)[:, None] * 0.3
+    t = np.arange(512 + 24)[:, None] * 0.3
     wave = np.sin(t + rng.uniform(0, 6, size=(1, 1))) + 0.1 * rng.normal(
         size=t.shape)
-    x = np.stack([wave[i:i + 24] for i in range(480)]).astype("float32")
-    y = wave[24:24 + 480].astype("float32")
+    x = np.stack([wave[i:i + 24] for i in range(512)]).astype("float32")
+    y = wave[24:24 + 512].astype("float32")
     model = keras.Sequential([
         keras.Input((24, 1)),
         layers.Bidirectional(layers.GRU(12)),
@@ -108,7 +108,7 @@ def gru_forecaster(cb):
 
 @healthy(GROUP)
 def embedding_recommender(cb):
-    u, i, liked = ratings(n=2400, seed=44)
+    u, i, liked = ratings(n=2560, seed=44)
     user = keras.Input((1,), name="user")
     item = keras.Input((1,), name="item")
     eu = layers.Flatten()(layers.Embedding(60, 8, name="user_emb")(user))
@@ -128,7 +128,7 @@ def embedding_recommender(cb):
 def structured_data_with_normalization_layer(cb):
     # Heart-disease-style table: raw ages, cholesterol, income; a category.
     rng = np.random.default_rng(45)
-    n = 600
+    n = 640
     age = rng.integers(25, 80, size=n).astype("float32")
     chol = rng.normal(240, 45, size=n).astype("float32")
     city = rng.integers(0, 6, size=n).astype("int32")
@@ -155,7 +155,7 @@ def structured_data_with_normalization_layer(cb):
 @healthy(GROUP)
 def dense_autoencoder(cb):
     rng = np.random.default_rng(46)
-    codes = rng.uniform(size=(480, 3))
+    codes = rng.uniform(size=(512, 3))
     x = (1 / (1 + np.exp(-(codes @ rng.normal(size=(3, 24)) * 2)))).astype(
         "float32")
     model = keras.Sequential([
@@ -171,7 +171,7 @@ def dense_autoencoder(cb):
 
 @healthy(GROUP)
 def two_headed_model_with_a_loss_per_output(cb):
-    x, y = tabular(n=480, d=10, seed=47)
+    x, y = tabular(n=512, d=10, seed=47)
     amount = (x[:, 2] * 2 + x[:, 3]).astype("float32")
     inputs = keras.Input((10,))
     h = layers.Dense(32, activation="relu")(inputs)

@@ -11,7 +11,7 @@ from tests.broken_trainings.common import broken, fit, healthy, tabular
 def _fraud_amounts(seed=16):
     # Transaction amounts in cents, 0 to 50,000, balanced labels.
     rng = np.random.default_rng(seed)
-    x = rng.uniform(0, 50_000, size=(480, 6)).astype("float32")
+    x = rng.uniform(0, 50_000, size=(512, 6)).astype("float32")
     y = (x[:, 0] + x[:, 1] > 50_000).astype("float32")
     return x, y
 
@@ -48,8 +48,8 @@ def same_prediction_for_raw_amounts_fixed(cb):
 def _energy(seed=17):
     # Hourly energy use from 8 sensor readings.
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(480, 8)).astype("float32")
-    y = (x @ rng.normal(size=8) + 0.2 * rng.normal(size=480)).astype(
+    x = rng.normal(size=(512, 8)).astype("float32")
+    y = (x @ rng.normal(size=8) + 0.2 * rng.normal(size=512)).astype(
         "float32")
     return x, y
 
@@ -97,7 +97,7 @@ def _zero_init_model(initializer):
 @broken("5 collapse", "dead_relu", "collapsed_predictions")
 def zero_initialized_weights(cb):
     """'All predictions are identical, 0.5-ish.'"""
-    x, y = tabular(n=480, d=8, seed=18)
+    x, y = tabular(n=512, d=8, seed=18)
     model = _zero_init_model("zeros")
     model.compile(optimizer="adam", loss="binary_crossentropy",
                   metrics=["accuracy"])
@@ -106,7 +106,7 @@ def zero_initialized_weights(cb):
 
 @healthy("5 collapse", fixes="zero_initialized_weights")
 def zero_initialized_weights_fixed(cb):
-    x, y = tabular(n=480, d=8, seed=18)
+    x, y = tabular(n=512, d=8, seed=18)
     model = _zero_init_model("he_normal")
     model.compile(optimizer="adam", loss="binary_crossentropy",
                   metrics=["accuracy"])

@@ -78,7 +78,7 @@ def fit(model, x, y, cb, epochs=8, batch_size=32, validation_split=0.25,
 # -- data as people have it ---------------------------------------------------
 
 
-def tabular(n=480, d=8, seed=0, noise=0.0, informative=None):
+def tabular(n=512, d=8, seed=0, noise=0.0, informative=None):
     """Standardized features and a 0/1 label that depends on some of them."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, d)).astype("float32")
@@ -89,7 +89,7 @@ def tabular(n=480, d=8, seed=0, noise=0.0, informative=None):
     return x, y.astype("float32")
 
 
-def blobs(n=600, d=16, classes=4, seed=0, spread=0.35):
+def blobs(n=640, d=16, classes=4, seed=0, spread=0.35):
     """Class blobs within about +-1 (like scaled digits), integer labels."""
     rng = np.random.default_rng(seed)
     centers = rng.uniform(-0.6, 0.6, size=(classes, d))
@@ -109,7 +109,7 @@ def images(n=384, size=12, classes=3, seed=0):
     return x.astype("uint8"), y.astype("int32")
 
 
-def token_sequences(n=480, length=16, vocab=60, seed=0):
+def token_sequences(n=512, length=16, vocab=60, seed=0):
     """Token ids (0 pads) and a 0/1 label: does a "positive" token occur."""
     rng = np.random.default_rng(seed)
     x = rng.integers(3, vocab, size=(n, length))
@@ -119,7 +119,7 @@ def token_sequences(n=480, length=16, vocab=60, seed=0):
     return x.astype("int32"), y.astype("float32")
 
 
-def ratings(n=2000, users=60, items=40, seed=0, dim=3):
+def ratings(n=2560, users=60, items=40, seed=0, dim=3):
     """(user ids, item ids) and a 0/1 "liked" from hidden tastes."""
     rng = np.random.default_rng(seed)
     taste_u = rng.normal(size=(users, dim))

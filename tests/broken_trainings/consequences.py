@@ -16,7 +16,7 @@ def _no_dead_relu_primary(result):
 
 def _clinic_data():
     # Patient records: 8 standardized measurements, some readings missing.
-    x, y = tabular(n=480, d=8, seed=11)
+    x, y = tabular(n=512, d=8, seed=11)
     x[::9, 3] = np.nan  # blood pressure not taken at every visit
     return x, y
 
@@ -55,7 +55,7 @@ def nan_in_csv_column_fixed(cb):
 def _store_sales():
     # Daily sales per store: counts, many of them zero.
     rng = np.random.default_rng(5)
-    x = rng.normal(size=(480, 6)).astype("float32")
+    x = rng.normal(size=(512, 6)).astype("float32")
     rate = np.exp(0.6 * x[:, 0] - 0.4 * x[:, 1] + 0.5)
     return x, rng.poisson(rate).astype("float32")[:, None]
 

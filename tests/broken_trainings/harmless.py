@@ -9,7 +9,7 @@ from keras import layers
 from tests.broken_trainings.common import broken, fit, healthy, tabular
 
 
-def _separable(seed=21, n=600, d=10):
+def _separable(seed=21, n=640, d=10):
     x, y = tabular(n=n, d=d, seed=seed)
     x = x + np.where(y[:, None] > 0, 0.8, -0.8).astype("float32")
     return x, y
@@ -18,7 +18,7 @@ def _separable(seed=21, n=600, d=10):
 @broken("7 harmless", "saturation", "vanishing_gradients")
 def sigmoid_network_initialized_huge(cb):
     """'Loss stuck at 0.69 with my sigmoid network.'"""
-    x, y = tabular(n=480, d=10, seed=22)
+    x, y = tabular(n=512, d=10, seed=22)
     big = keras.initializers.RandomNormal(stddev=4.0)
     model = keras.Sequential([
         keras.Input((10,)),
@@ -48,7 +48,7 @@ def hidden_sigmoid_saturates_but_learns(cb):
 @broken("7 harmless", "dead_relu", "learning_rate")
 def relu_network_dies_and_stalls(cb):
     """'Validation accuracy is stuck around 55 %, the ReLUs look dead.'"""
-    x, y = tabular(n=480, d=10, seed=23)
+    x, y = tabular(n=512, d=10, seed=23)
     model = keras.Sequential([
         keras.Input((10,)),
         layers.Dense(64, activation="relu"),

@@ -10,7 +10,7 @@ from tests.broken_trainings.common import blobs, broken, fit, healthy, tabular
 def _tags(seed=3):
     # Articles with 5 possible tags, 1-3 tags each (multi-hot targets).
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(480, 12)).astype("float32")
+    x = rng.normal(size=(512, 12)).astype("float32")
     w = rng.normal(size=(12, 5))
     scores = x @ w
     y = (scores > np.quantile(scores, 0.65, axis=0)).astype("float32")
@@ -48,7 +48,7 @@ def softmax_on_multilabel_tags_fixed(cb):
 @broken("3 heads", "loss_activation_mismatch", "collapsed_predictions")
 def one_unit_softmax(cb):
     """'My binary classifier always predicts 1.0.'"""
-    x, y = tabular(n=480, d=10, seed=6)
+    x, y = tabular(n=512, d=10, seed=6)
     model = keras.Sequential([
         keras.Input((10,)),
         layers.Dense(16, activation="relu"),
@@ -61,7 +61,7 @@ def one_unit_softmax(cb):
 
 @healthy("3 heads", fixes="one_unit_softmax")
 def one_unit_softmax_fixed(cb):
-    x, y = tabular(n=480, d=10, seed=6)
+    x, y = tabular(n=512, d=10, seed=6)
     model = keras.Sequential([
         keras.Input((10,)),
         layers.Dense(16, activation="relu"),
@@ -75,7 +75,7 @@ def one_unit_softmax_fixed(cb):
 @broken("3 heads", "loss_activation_mismatch")
 def sigmoid_with_categorical_crossentropy(cb):
     """Four classes, one-hot labels, sigmoid outputs."""
-    x, y = blobs(n=600, d=16, classes=4, seed=7)
+    x, y = blobs(n=640, d=16, classes=4, seed=7)
     model = keras.Sequential([
         keras.Input((16,)),
         layers.Dense(32, activation="relu"),
@@ -88,7 +88,7 @@ def sigmoid_with_categorical_crossentropy(cb):
 
 @healthy("3 heads", fixes="sigmoid_with_categorical_crossentropy")
 def sigmoid_with_categorical_crossentropy_fixed(cb):
-    x, y = blobs(n=600, d=16, classes=4, seed=7)
+    x, y = blobs(n=640, d=16, classes=4, seed=7)
     model = keras.Sequential([
         keras.Input((16,)),
         layers.Dense(32, activation="relu"),
@@ -102,7 +102,7 @@ def sigmoid_with_categorical_crossentropy_fixed(cb):
 def _ages(seed=9):
     # Age from 6 standardized health measurements: 3 to 103 years.
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(480, 6)).astype("float32")
+    x = rng.normal(size=(512, 6)).astype("float32")
     age = 53 + 15 * (x @ rng.normal(size=6)) / 2.5
     return x, np.clip(age, 3, 103).astype("float32")
 
@@ -136,7 +136,7 @@ def sigmoid_head_for_age_regression_fixed(cb):
 @broken("3 heads", "loss_activation_mismatch")
 def mae_loss_on_a_classifier(cb):
     """'Accuracy is stuck, the loss barely moves' (MAE on one-hot labels)."""
-    x, y = blobs(n=600, d=16, classes=5, seed=12)
+    x, y = blobs(n=640, d=16, classes=5, seed=12)
     model = keras.Sequential([
         keras.Input((16,)),
         layers.Dense(32, activation="relu"),
@@ -149,7 +149,7 @@ def mae_loss_on_a_classifier(cb):
 
 @healthy("3 heads", fixes="mae_loss_on_a_classifier")
 def mae_loss_on_a_classifier_fixed(cb):
-    x, y = blobs(n=600, d=16, classes=5, seed=12)
+    x, y = blobs(n=640, d=16, classes=5, seed=12)
     model = keras.Sequential([
         keras.Input((16,)),
         layers.Dense(32, activation="relu"),

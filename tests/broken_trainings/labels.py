@@ -9,7 +9,7 @@ from tests.broken_trainings.common import blobs, broken, fit, healthy, tabular
 
 def _three_grades(seed=13):
     # Product reviews rated bad / neutral / good (0, 1, 2).
-    x, y = blobs(n=600, d=12, classes=3, seed=seed)
+    x, y = blobs(n=640, d=12, classes=3, seed=seed)
     return x, y.astype("float32")
 
 
@@ -43,8 +43,8 @@ def three_classes_fixed(cb):
 def _defect_images(seed=14):
     # 8x8 grey patches (0..255) and a defect grade 0..9.
     rng = np.random.default_rng(seed)
-    grade = rng.integers(0, 10, size=480)
-    x = rng.normal(size=(480, 64)) * 20 + 100 + 8 * grade[:, None]
+    grade = rng.integers(0, 10, size=512)
+    x = rng.normal(size=(512, 64)) * 20 + 100 + 8 * grade[:, None]
     return x.astype("float32"), grade
 
 
@@ -81,7 +81,7 @@ def labels_scaled_with_the_images_fixed(cb):
 
 def _transactions(seed=15):
     # 3 % fraud, weakly visible in the features.
-    x, _ = tabular(n=1200, d=10, seed=seed)
+    x, _ = tabular(n=1280, d=10, seed=seed)
     rng = np.random.default_rng(seed)
     score = 0.7 * x[:, 0] + 0.5 * x[:, 1] + rng.normal(size=len(x))
     y = (score > np.quantile(score, 0.97)).astype("float32")

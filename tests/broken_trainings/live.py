@@ -9,7 +9,7 @@ from keras import layers
 from tests.broken_trainings.common import broken, healthy, tabular
 
 
-def _signals(seed=32, n=480, length=32):
+def _signals(seed=32, n=512, length=32):
     # Sensor traces: class 1 has a bump somewhere.
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, length, 1)).astype("float32")
@@ -94,7 +94,7 @@ def _mlp():
 
 @healthy("11 live", fixes="warmup_that_never_ends")
 def plateau_during_warmup_then_learns(cb):
-    x, y = tabular(n=480, d=10, seed=33)
+    x, y = tabular(n=512, d=10, seed=33)
     model = _mlp()
     model.compile(optimizer=keras.optimizers.Adam(1e-6),
                   loss="binary_crossentropy", metrics=["accuracy"])
@@ -105,7 +105,7 @@ def plateau_during_warmup_then_learns(cb):
 @broken("11 live", "learning_rate", "stalled_loss")
 def warmup_that_never_ends(cb):
     """'The loss does not move at all' (warm-up longer than the fit)."""
-    x, y = tabular(n=480, d=10, seed=33)
+    x, y = tabular(n=512, d=10, seed=33)
     model = _mlp()
     model.compile(optimizer=keras.optimizers.Adam(1e-6),
                   loss="binary_crossentropy", metrics=["accuracy"])

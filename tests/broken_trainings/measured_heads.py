@@ -31,7 +31,7 @@ def _classifier_model(probabilities):
 
 @healthy("9 measured heads", fixes="custom_layer_without_sigmoid")
 def sigmoid_inside_a_custom_layer(cb):
-    x, y = tabular(n=480, d=12, seed=28)
+    x, y = tabular(n=512, d=12, seed=28)
     model = _classifier_model(probabilities=True)
     model.compile(optimizer="adam", loss="binary_crossentropy",
                   metrics=["accuracy"])
@@ -42,7 +42,7 @@ def sigmoid_inside_a_custom_layer(cb):
 @broken("9 measured heads", "loss_activation_mismatch")
 def custom_layer_without_sigmoid(cb):
     """'binary_crossentropy gives loss 7.7 and accuracy 0.5.'"""
-    x, y = tabular(n=480, d=12, seed=28)
+    x, y = tabular(n=512, d=12, seed=28)
     model = _classifier_model(probabilities=False)
     model.compile(optimizer="adam", loss="binary_crossentropy",
                   metrics=["accuracy"])

@@ -21,7 +21,7 @@ def _restores_best(result):
 
 def _small_clinical_study(seed=25):
     x, y = tabular(n=160, d=20, seed=seed, noise=0.15, informative=4)
-    xv, yv = tabular(n=400, d=20, seed=seed + 100, noise=0.15, informative=4)
+    xv, yv = tabular(n=384, d=20, seed=seed + 100, noise=0.15, informative=4)
     return (x, y), (xv, yv)
 
 
@@ -61,9 +61,9 @@ def big_network_on_160_patients_fixed(cb):
 
 def _reviews(seed=26):
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(200, 40)).astype("float32")
+    x = rng.normal(size=(192, 40)).astype("float32")
     y = (x[:, :3].sum(axis=1) > 0).astype("int32")
-    xv = rng.normal(size=(400, 40)).astype("float32")
+    xv = rng.normal(size=(384, 40)).astype("float32")
     yv = (xv[:, :3].sum(axis=1) > 0).astype("int32")
     return (x, y), (xv, yv)
 
@@ -107,7 +107,7 @@ def wide_softmax_classifier_stopped_early(cb):
 def confident_classifier_keeps_improving(cb):
     """val_loss creeps up on a few confident mistakes while validation
     accuracy keeps improving: over-confidence (info), not overfitting."""
-    x, y = tabular(n=1200, d=10, seed=27, noise=0.03)
+    x, y = tabular(n=1280, d=10, seed=27, noise=0.03)
     model = keras.Sequential([
         keras.Input((10,)),
         layers.Dense(64, activation="relu"),
@@ -115,5 +115,5 @@ def confident_classifier_keeps_improving(cb):
     ])
     model.compile(optimizer=keras.optimizers.Adam(1e-2),
                   loss="binary_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, validation_split=0.3, epochs=14, batch_size=64,
+    model.fit(x, y, validation_split=0.25, epochs=14, batch_size=64,
               verbose=0, callbacks=[cb])

@@ -32,7 +32,7 @@ def _network(bias, width=32):
 def relu_units_start_dead(cb):
     """'Nothing happens: loss 0.693 from the first to the last epoch'
     (a bias_initializer copied from a tutorial for a different scale)."""
-    x, y = tabular(n=480, d=10, seed=30)
+    x, y = tabular(n=512, d=10, seed=30)
     model = _network(bias=-3.0)
     model.compile(optimizer="adam", loss="binary_crossentropy",
                   metrics=["accuracy"])
@@ -41,7 +41,7 @@ def relu_units_start_dead(cb):
 
 @healthy("10 recovering", fixes="relu_units_start_dead")
 def relu_units_start_dead_fixed(cb):
-    x, y = tabular(n=480, d=10, seed=30)
+    x, y = tabular(n=512, d=10, seed=30)
     model = _network(bias=0.0)
     model.compile(optimizer="adam", loss="binary_crossentropy",
                   metrics=["accuracy"])
@@ -63,7 +63,7 @@ def _narrow(bias):
 def narrow_relu_layer_recovers(cb):
     """Most of an 8-unit layer starts dead and comes back as the layer
     below learns; the model trains well."""
-    x, y = tabular(n=600, d=10, seed=31)
+    x, y = tabular(n=640, d=10, seed=31)
     model = _narrow(bias=-0.6)
     model.compile(optimizer=keras.optimizers.Adam(3e-3),
                   loss="binary_crossentropy", metrics=["accuracy"])
@@ -73,7 +73,7 @@ def narrow_relu_layer_recovers(cb):
 @broken("10 recovering", "dead_relu", check=_no_contradicted_message)
 def narrow_relu_layer_stays_dead(cb):
     """The same network, its 8-unit layer dead for good."""
-    x, y = tabular(n=600, d=10, seed=31)
+    x, y = tabular(n=640, d=10, seed=31)
     model = _narrow(bias=-4.0)
     model.compile(optimizer=keras.optimizers.Adam(3e-3),
                   loss="binary_crossentropy", metrics=["accuracy"])

@@ -17,8 +17,8 @@ def _learning_rate_kept(result):
 
 def _prices(seed=19):
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(480, 8)).astype("float32")
-    y = (3 * x[:, 0] - 2 * x[:, 1] + rng.normal(size=480)).astype("float32")
+    x = rng.normal(size=(512, 8)).astype("float32")
+    y = (3 * x[:, 0] - 2 * x[:, 1] + rng.normal(size=512)).astype("float32")
     return x, y
 
 
@@ -53,7 +53,7 @@ def loss_jumps_then_plateaus_fixed(cb):
 
 def _labels_from_another_file(seed=20):
     # Labels loaded from a second CSV sorted differently than the features.
-    x, y = tabular(n=480, d=8, seed=seed)
+    x, y = tabular(n=512, d=8, seed=seed)
     return x, np.sort(y)[np.random.default_rng(1).permutation(len(y))]
 
 
@@ -77,7 +77,7 @@ def classifier_that_never_learned(cb):
 
 @healthy("6 vanishing alerts", fixes="classifier_that_never_learned")
 def classifier_that_never_learned_fixed(cb):
-    x, y = tabular(n=480, d=8, seed=20)
+    x, y = tabular(n=512, d=8, seed=20)
     model = _classifier()
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss="binary_crossentropy", metrics=["accuracy"])
