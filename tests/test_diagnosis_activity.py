@@ -172,3 +172,28 @@ def test_wide_hidden_softmax_is_not_saturation():
         "is_output": False, "units": 128}
     set_column(s, SAT, 1, 0.99)
     assert "saturation" not in kinds(diagnosis.diagnose(s))
+
+
+def test_zero_initialized_kernels_are_named_in_the_advice():
+    s = stuck(healthy())
+    set_column(s, DEAD, 0, 1.0)
+    set_column(s, metadata.VARIABLE_WEIGHT_NORM, 0, 0.0)  # dense/kernel
+    alert = find(diagnosis.diagnose(s), "dead_relu")
+    assert "kernel_initializer='zeros'" in alert.advice
+    assert "learning rate" not in alert.advice.lower()
+
+
+def test_too_early_to_tell_a_warning_waits():
+    s = stuck(healthy())
+    set_column(s, DEAD, 0, 0.6)
+    early = at_first_epoch(s)
+    assert find(diagnosis.diagnose(early), "dead_relu").severity == "info"
+    set_column(s, DEAD, 0, 0.97)  # a whole dead layer does not wait
+    assert find(diagnosis.diagnose(at_first_epoch(s)),
+                "dead_relu").severity == "critical"
+
+
+def at_first_epoch(s):
+    from tests.test_diagnosis_live import at_epoch
+
+    return at_epoch(s, 0)

@@ -234,3 +234,32 @@ def test_validation_loss_still_falling_towards_chance_is_a_slow_start():
     set_epochs(s, "val_loss", [0.759, 0.74, 0.73, 0.725, 0.724, 0.724,
                                0.7245, 0.724])
     assert "stalled_loss" in kinds(diagnosis.diagnose(s))
+
+
+def test_validation_falling_back_from_a_dip_is_not_overfitting():
+    # The third bad epoch of a dip is already on its way back.
+    s = healthy()
+    e = np.arange(8)
+    set_epochs(s, "loss", 1.1 * np.exp(-0.25 * e))
+    set_epochs(s, "val_loss", [0.55, 0.11, 0.82, 0.37, 0.2, 0.19, 0.16, 0.15])
+    assert "overfitting" not in kinds(diagnosis.diagnose(s))
+
+
+def test_a_model_that_learned_nothing_does_not_overfit():
+    s = healthy()
+    s.facts["targets"] = [binary_targets(0.5)]
+    e = np.arange(EPOCHS)
+    set_epochs(s, "accuracy", 0.52 + 0.001 * e)
+    set_epochs(s, "val_accuracy", np.full(EPOCHS, 0.5))
+    assert "overfitting" not in kinds(diagnosis.diagnose(s))
+
+
+def test_regularized_loss_above_chance_with_good_accuracy_generalizes():
+    # An L2 term lifts train and validation loss above ln 2, while the
+    # validation accuracy is far above the majority class.
+    s = healthy()
+    s.facts["targets"] = [binary_targets(0.5)]
+    set_epochs(s, "loss", np.linspace(0.95, 0.74, EPOCHS))
+    set_epochs(s, "val_loss", np.full(EPOCHS, 0.75))
+    set_epochs(s, "val_accuracy", np.linspace(0.6, 0.8, EPOCHS))
+    assert "stalled_loss" not in kinds(diagnosis.diagnose(s))

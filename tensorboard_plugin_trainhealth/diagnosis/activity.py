@@ -16,7 +16,7 @@ from tensorboard_plugin_trainhealth.diagnosis.progress import impact_severity
 from tensorboard_plugin_trainhealth.diagnosis.util import (
     condition, fmt, num, pct, sentence)
 from tensorboard_plugin_trainhealth.metadata import (
-    LAYER_DEAD_FRACTION, LAYER_SATURATION)
+    LAYER_DEAD_FRACTION, LAYER_SATURATION, VARIABLE_WEIGHT_NORM)
 
 
 def hidden_columns(matrix, view):
@@ -111,7 +111,11 @@ def rule_dead_relu(view):
         fixes = ["use He initialization (kernel_initializer='he_normal')",
                  "use LeakyReLU(negative_slope=0.1) or ELU instead of %s"
                  % activation]
-        if first > _first_record(view, LAYER_DEAD_FRACTION) \
+        if _zero_kernel(view, name):
+            fixes.insert(0, "its kernel starts all zeros, so every unit "
+                            "computes the same 0: drop "
+                            "kernel_initializer='zeros'")
+        elif first > _first_record(view, LAYER_DEAD_FRACTION) \
                 or view.lr_suspect:
             # Units that die during training were pushed there by large
             # updates.
@@ -128,6 +132,20 @@ def rule_dead_relu(view):
     return _fraction_alerts(view, LAYER_DEAD_FRACTION, "dead_relu",
                             view.t.dead_warning, view.t.dead_critical,
                             lambda col: False, explain)
+
+
+def _zero_kernel(view, layer):
+    """The layer's kernel had norm ~0 at the first record."""
+    m = view.series.matrices.get(VARIABLE_WEIGHT_NORM)
+    if m is None or not len(m.steps):
+        return False
+    for i, col in enumerate(m.columns):
+        name = str(col.get("name") or "")
+        if name.endswith("kernel") and (col.get("layer") == layer
+                                        or name.rsplit("/", 1)[0] == layer):
+            return bool(np.isfinite(m.values[0, i])
+                        and abs(m.values[0, i]) <= 1e-12)
+    return False
 
 
 def _first_record(view, tag):

@@ -44,6 +44,8 @@ def _loss_part(view):
     worse = val[best + 1:] > val[best] + t.overfit_margin * abs(val[best])
     if persistent_start(worse, t, min_records=t.overfit_patience) is None:
         return None
+    if val[-1] < val[-t.overfit_patience] * (1 - t.improving_drop):
+        return None  # falling back from a dip, not widening
     drop = (train[best] - train[-1]) / abs(train[best]) if train[best] else 0
     if drop < t.overfit_min_train_drop:
         return None
@@ -83,6 +85,10 @@ def _accuracy_part(view):
     best = int(np.nonzero(val >= val.max() - t.improving_drop / 2)[0][0])
     if len(val) - 1 - best < t.overfit_patience:
         return None
+    if val[-1] > val[-t.overfit_patience] + t.improving_drop:
+        return None  # climbing back from a dip, not a plateau
+    if not generalizes(view):
+        return None  # learned nothing that could be overfitted
     if _val_loss_still_improving(view, t.overfit_patience):
         return None  # "validation loss stops decreasing" is half the sign
     gap = train - val
@@ -259,7 +265,8 @@ def _val_loss_at_chance(view):
     chance = view.chance_loss
     _, val = finite_epochs(view.series, "val_loss")
     if chance is None or len(val) < t.stall_min_epochs or \
-            float(np.min(val)) < chance * (1 - t.stall_chance_margin):
+            float(np.min(val)) < chance * (1 - t.stall_chance_margin) or \
+            generalizes(view):
         return None
     if still_falling(val, t):
         return None  # still falling towards chance: a slow start

@@ -42,9 +42,12 @@ def _history_explode(g, early, growth, t):
         g.steps, stretch, "critical" if crit is not None else "warning",
         {"early_median": float(early), "at_onset": float(g.values[start]),
          "growth": float(growth[start]), "peak_growth": peak},
-        "the global gradient norm grew %sx over its early median (%s -> %s) "
-        "at step %d" % (fmt(growth[start]), fmt(early),
-                        fmt(g.values[start]), g.steps[start]),
+        ("the global gradient norm grew %sx over its early median (%s -> %s) "
+         "at step %d" % (fmt(growth[start]), fmt(early),
+                         fmt(g.values[start]), g.steps[start])
+         if np.isfinite(growth[start]) else
+         "the global gradient norm overflowed (%s) at step %d (early median "
+         "%s)" % (fmt(g.values[start]), g.steps[start], fmt(early))),
         "history")
 
 

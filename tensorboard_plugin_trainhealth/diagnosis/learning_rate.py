@@ -210,9 +210,9 @@ def _far_above(view, epochs, curve, reasons):
     return ("critical" if critical else "warning", onset,
             "The training loss has stayed far above where a model that "
             "learned nothing would be since epoch %d (%s then, latest %s; %s "
-            "%s): the mark of a learning rate%s too high"
-            % (int(epochs[onset]), fmt(curve[onset]), fmt(curve[-1]), what,
-               fmt(reference), _lr_text(view)))
+            "%s): %s" % (int(epochs[onset]), fmt(curve[onset]),
+                         fmt(curve[-1]), what, fmt(reference),
+                         _blame(view, reasons)))
 
 
 def _far_above_first(view, epochs, curve, reference, factor, what):
@@ -225,9 +225,9 @@ def _far_above_first(view, epochs, curve, reference, factor, what):
     return ("warning", 0,
             "The training loss stayed far above where a model that learned "
             "nothing would be for the first %d of %d epochs (%s at epoch "
-            "%d; %s %s): the mark of a learning rate%s too high"
+            "%d; %s %s): %s"
             % (came_back, len(curve), fmt(curve[0]), int(epochs[0]), what,
-               fmt(reference), _lr_text(view)))
+               fmt(reference), _blame(view, high_lr_evidence(view))))
 
 
 def _spiked_to_chance(view, curve, tail):
@@ -255,6 +255,16 @@ def _climbed_back(view, epochs, curve, reasons):
             "to %s: training became unstable, the mark of a learning rate%s "
             "too high" % (fmt(curve[best]), int(epochs[best]),
                           fmt(curve[-1]), _lr_text(view)))
+
+
+def _blame(view, reasons):
+    """What a loss far above chance points at, as far as the evidence
+    says."""
+    if reasons:
+        return "a learning rate%s too high (%s)" % (_lr_text(view),
+                                                    "; ".join(reasons))
+    return ("the model is confidently wrong: a learning rate too high, or "
+            "inputs or targets far from unit scale")
 
 
 def _lr_text(view):

@@ -81,8 +81,8 @@ def assess(view):
     if _ended_non_finite(series):
         return Progress(IMPAIRED, "the loss is NaN/Inf", False)
     _, loss = loss_curve(series, t)
-    if len(loss) < 2:
-        return Progress(UNKNOWN, "too few records to tell", False)
+    if len(loss) < 2 or not _long_enough(series, t):
+        return Progress(UNKNOWN, "too early to tell", False)
     first, latest = first_loss(series, loss), float(loss[-1])
     improving = _improving(series, loss, t)
     impaired = _impairment(view, loss, first, latest)
@@ -90,6 +90,16 @@ def assess(view):
         return Progress(IMPAIRED, impaired, improving, first, latest)
     return Progress(LEARNING, "the loss keeps falling" if improving
                     else "the loss fell", improving, first, latest)
+
+
+def _long_enough(series, t):
+    """Learning is judged after two epochs, or `progress_min_steps` steps
+    (a long single epoch): before that a loss near chance is just the
+    start."""
+    if len(finite_epochs(series, "loss")[1]) >= 2:
+        return True
+    s = series.scalar(STEP_LOSS)
+    return bool(len(s) and s.steps[-1] - s.steps[0] >= t.progress_min_steps)
 
 
 def _impairment(view, loss, first, latest):
@@ -110,7 +120,7 @@ def _impairment(view, loss, first, latest):
     _, val = finite_epochs(series, "val_loss")
     if chance is not None and len(val) >= 3 and \
             float(np.min(val)) >= chance * (1 - t.stall_chance_margin) \
-            and not still_falling(val, t):
+            and not still_falling(val, t) and not generalizes(view):
         return ("the validation loss never got below chance level (%.3g)"
                 % chance)
     majority = _majority(view)
@@ -127,13 +137,20 @@ def _impairment(view, loss, first, latest):
 
 
 def generalizes(view):
-    """The validation loss got clearly below chance level: then the model
-    does carry something over to new samples, whatever an accuracy metric
-    (which may not fit the outputs' shape) says."""
+    """The model carries something over to new samples: its validation
+    loss got clearly below chance level (whatever an accuracy metric, which
+    may not fit the outputs' shape, says), or its validation accuracy
+    clearly beat always predicting the majority class (whatever a loss
+    that regularization terms lift says)."""
     chance = view.chance_loss
     _, val = finite_epochs(view.series, "val_loss")
-    return bool(chance is not None and len(val)
-                and float(np.min(val)) < 0.9 * chance)
+    if chance is not None and len(val) and float(np.min(val)) < 0.9 * chance:
+        return True
+    key, majority = val_accuracy_key(view.series), _majority(view)
+    if key is None or majority is None:
+        return False
+    _, acc = finite_epochs(view.series, key)
+    return bool(len(acc) and float(np.max(acc)) > majority + 0.05)
 
 
 def still_falling(values, t):
@@ -168,8 +185,12 @@ def _majority(view):
 
 def impact_severity(view, severity, spreading=False):
     """The severity a condition deserves given its impact on learning: in a
-    run that is learning it is information unless it spreads; otherwise
-    (impaired, or too early to tell) the condition's own `severity`."""
-    if view.progress.learning:
+    run that is learning, information unless it spreads; where learning is
+    impaired, the condition's own `severity`; too early to tell, a warning
+    waits (information) and a critical stays critical."""
+    state = view.progress.state
+    if state == LEARNING:
         return "warning" if spreading else "info"
+    if state == UNKNOWN and severity == "warning" and not spreading:
+        return "info"
     return severity

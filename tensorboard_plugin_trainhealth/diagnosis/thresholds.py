@@ -30,6 +30,9 @@ class Thresholds:
 
     Impact on learning (severity of dead units, saturation, gradient and
     update-ratio findings; see docs/diagnosis.md):
+      progress_min_steps: learning is judged after two epochs, or after
+        this many optimizer steps of a longer first epoch; until then a
+        warning-level condition waits (information).
       progress_min_drop: a loss that fell less than this fraction from its
         first epoch to its latest (and has no chance level to compare
         with) is not learning.
@@ -169,6 +172,7 @@ class Thresholds:
     persistence_fraction: float = 0.8
     early_records: int = 5
 
+    progress_min_steps: int = 100
     progress_min_drop: float = 0.05
     improving_drop: float = 0.01
     recovering_drop: float = 0.15
