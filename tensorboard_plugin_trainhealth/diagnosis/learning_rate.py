@@ -293,6 +293,8 @@ def rule_loss_vs_chance(view):
     if found is None:
         return []
     severity, onset, message = found
+    if view.progress.state == "unknown" and severity == "warning":
+        severity = "info"  # too early to tell: it waits
     first, last = _curve_steps(view, epochs, onset)
     if step is not None:
         first = step

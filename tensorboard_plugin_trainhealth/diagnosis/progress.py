@@ -191,6 +191,6 @@ def impact_severity(view, severity, spreading=False):
     state = view.progress.state
     if state == LEARNING:
         return "warning" if spreading else "info"
-    if state == UNKNOWN and severity == "warning" and not spreading:
+    if state == UNKNOWN and severity == "warning":
         return "info"
     return severity
