@@ -87,6 +87,7 @@ setuptools.setup(
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",
     license="Apache-2.0",
+    license_files=["LICENSE"],
     python_requires=">=3.9",
     packages=setuptools.find_packages(include=["tensorboard_plugin_trainhealth",
                                                "tensorboard_plugin_trainhealth.*"]),
