@@ -71,12 +71,14 @@ def json_answer(body, **flags):
     return Answer(text[1:], flags)
 
 
-def respond(request, answer):
+def respond(request, answer, etag=True):
     """The werkzeug response sending `answer`: 304 with no body when the
     request's If-None-Match names it, gzipped when the client accepts it.
-    Every answer carries its Content-Type, the 304 included."""
-    headers = [("ETag", '"%s"' % answer.etag)]
-    if request.if_none_match.contains(answer.etag):
+    Every answer carries its Content-Type, the 304 included. Without
+    `etag`, the answer is sent without one (an answer made afresh for
+    each request, like the run list, is not revalidated)."""
+    headers = [("ETag", '"%s"' % answer.etag)] if etag else []
+    if etag and request.if_none_match.contains(answer.etag):
         # The browser revalidates (answers are no-cache) and has this one.
         sent = http_util.Respond(request, b"", JSON, code=304,
                                  headers=headers)

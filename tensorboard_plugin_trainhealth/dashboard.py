@@ -124,21 +124,35 @@ class Dashboard:
         if self.store is None:
             raise errors.NotFoundError("no data provider")
         served = self.store.serve(ctx, experiment, run)
+        if served.record is not None:
+            answer = self._cached(experiment, run, query_key, served)
+            if answer is not None:
+                return answer
+            if served.record.data is None:  # dropped for memory: read again
+                served = self.store.serve(ctx, experiment, run,
+                                          need_data=True)
         if served.record is None:  # the first read is under way
             return answers.json_answer(make_body(None), stale=True)
-        key = (experiment, run, served.record.read_id, query_key)
-        answer = self.answers.get(key + (served.stale,))
-        if answer is not None:
-            return answer
-        # The same body with the other flag: the poll that finds the run
-        # changed costs no shaping while the new read runs.
-        other = self.answers.get(key + (not served.stale,))
-        if other is not None:
-            answer = other.with_flags(stale=served.stale)
-        else:
+        answer = self._cached(experiment, run, query_key, served)
+        if answer is None:
             answer = answers.json_answer(make_body(served.record),
                                          stale=served.stale)
-        return self.answers.put(key + (served.stale,), answer)
+        return self.answers.put(
+            (experiment, run, served.record.read_id, query_key,
+             served.stale), answer)
+
+    def _cached(self, experiment, run, query_key, served):
+        """The kept answer for this read and query with this stale flag,
+        made from the one with the other flag if need be (the poll that
+        finds the run changed then costs no shaping), or None."""
+        key = (experiment, run, served.record.read_id, query_key)
+        answer = self.answers.get(key + (served.stale,))
+        if answer is None:
+            other = self.answers.get(key + (not served.stale,))
+            if other is not None:
+                answer = self.answers.put(key + (served.stale,),
+                                          other.with_flags(stale=served.stale))
+        return answer
 
     def _forget_runs_except(self, experiment, runs):
         self.store.forget_except(experiment, runs)

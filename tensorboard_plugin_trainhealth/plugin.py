@@ -14,6 +14,7 @@ listed once when the plugin starts: a fixed table, so nothing a request
 says ever reaches the file system.
 """
 
+import logging
 import os
 
 from tensorboard import errors
@@ -41,6 +42,10 @@ STATIC_DIRS = (
     os.path.join(_REPO_FRONTEND, "dist"),
 )
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css"}
+# Built from npm's uplot package (frontend/build.mjs), not committed.
+_BUILT = ("uplot.js", "uplot.css")
+
+logger = logging.getLogger(__name__)
 
 
 def frontend_files(directories=STATIC_DIRS):
@@ -69,6 +74,12 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
         self._dashboard = dashboard.Dashboard(
             prompt_provider.wrap(context.data_provider))
         self._assets = frontend_files()
+        missing = [name for name in _BUILT if name not in self._assets]
+        if missing:
+            logger.warning(
+                "Train Health: %s not installed; the tab cannot draw (a "
+                "source checkout needs `npm ci && npm run build` in "
+                "frontend/)", ", ".join(missing))
 
     def get_plugin_apps(self):
         apps = {
@@ -95,7 +106,7 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
     def _runs_route(self, request):
         ctx, experiment = _context(request)
         return answers.respond(request, self._dashboard.runs(
-            ctx, experiment, query.runs_query(request.args)))
+            ctx, experiment, query.runs_query(request.args)), etag=False)
 
     @wrappers.Request.application
     def _run_route(self, request):
@@ -112,7 +123,7 @@ class TrainHealthPlugin(base_plugin.TBPlugin):
     @wrappers.Request.application
     def _catalogue_route(self, request):
         return answers.respond(request, answers.json_answer(
-            jsonsafe.to_json(signals.CATALOGUE)))
+            jsonsafe.to_json(signals.CATALOGUE)), etag=False)
 
     def _asset_route(self, name):
         @wrappers.Request.application

@@ -87,26 +87,35 @@ class RunStore:
 
     # For /run and /heatmap.
 
-    def serve(self, ctx, experiment, run):
+    def serve(self, ctx, experiment, run, need_data=False):
         """The `Served` of a run for /run and /heatmap.
 
-        A run never read (or whose data was dropped) gets a bounded first
-        read, waited for up to FIRST_READ_WAIT_S. When that was not all of
-        it, or when a run read before has new data, the whole read is
-        queued, and waited for up to STALE_WAIT_S when an older whole read
-        that took less than that is there to serve meanwhile.
+        A run never read gets a bounded first read, waited for up to
+        FIRST_READ_WAIT_S. When that was not all of it, or when a run read
+        before has new data, the whole read is queued, and waited for up
+        to STALE_WAIT_S when an older whole read that took less than that
+        is there to serve meanwhile. A current whole read whose data was
+        dropped for memory is served as it is (its answers may still be
+        cached) unless `need_data`; then it is read again.
 
         Raises:
           errors.NotFoundError: if the run has no trainhealth data.
         """
         listed = self._listed(ctx, experiment, run)
         key = (experiment, run)
-        record = self._holding_data(key)
-        if record is None:
-            task = self.samples.ask(key, listed, ctx)
-            self._wait(task, FIRST_READ_WAIT_S)
-            record = self._holding_data(key)
-            if record is None:
+        record = self._touch(key)
+        if (record is not None and record.data is None
+                and self._is_current(record, listed)
+                and not record.preliminary):
+            if not need_data:
+                return Served(record, False)
+            self._wait(self.whole.ask(key, listed, ctx, whole=True),
+                       FIRST_READ_WAIT_S)
+            record = self._touch(key)
+        if record is None or record.data is None:
+            self._wait(self.samples.ask(key, listed, ctx), FIRST_READ_WAIT_S)
+            record = self._touch(key)
+            if record is None or record.data is None:
                 return Served(None, True)
         return self._current_or_stale(ctx, key, listed, record)
 
@@ -218,15 +227,20 @@ class RunStore:
         return (record.fingerprint == listed.fingerprint
                 or record.listed_at > listed.listed_at)
 
-    def _holding_data(self, key):
-        """The run's record if it holds data (now the most recently
-        served), else None."""
+    def _touch(self, key):
+        """The run's record, or None; one holding data is now the most
+        recently served."""
         with self._lock:
             record = self._records.get(key)
-            if record is None or record.data is None:
-                return None
-            self._records.move_to_end(key)
+            if record is not None and record.data is not None:
+                self._records.move_to_end(key)
             return record
+
+    def _holding_data(self, key):
+        """The run's record if it holds data, else None."""
+        record = self._touch(key)
+        return record if record is not None and record.data is not None \
+            else None
 
     def _read(self, task):
         """Reads, diagnoses and shapes a run (in a lane's thread)."""

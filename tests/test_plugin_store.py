@@ -341,3 +341,26 @@ def test_provider_failure_is_reported_not_500(plugin_logdir):
     assert {r["status"] for r in runs} == {"unknown"}
     heatmap = get_json(client, run_url("/heatmap", "mlp", signal="grad_norm"))
     assert heatmap["rows"] == [] and heatmap["problems"]
+
+
+def test_a_run_whose_data_was_dropped_is_answered_from_its_answers(
+        tmp_path, monkeypatch, counted_reads):
+    # More runs on screen than the run cache holds: a poll of an unchanged
+    # run whose data was dropped is answered from the answer kept for it,
+    # not read again; a new query reads it again (whole: it was whole).
+    root = str(tmp_path)
+    for name in ("a", "b", "c"):
+        fx.write_run(os.path.join(root, name))
+    monkeypatch.setattr(run_store, "RUN_CACHE_SIZE", 1)
+    client, _, reads, plugin = _counting_plugin(root, counted_reads)
+    first = {name: get_json(client, run_url("/run", name))
+             for name in ("a", "b", "c")}
+    records = _store(plugin).records()
+    assert [k[1] for k, r in records.items() if r.data is not None] == ["c"]
+    for name in ("a", "b"):
+        assert get_json(client, run_url("/run", name)) == first[name]
+    assert reads == ["a", "b", "c"]
+    zoomed = get_json(client, run_url("/run", "a", start_step=5))
+    assert zoomed["stale"] is False and zoomed["preliminary"] is False
+    assert zoomed["step_series"]["loss"]["steps"] == list(range(5, 30))
+    assert reads == ["a", "b", "c", "a"]
