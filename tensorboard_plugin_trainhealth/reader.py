@@ -87,17 +87,8 @@ def read_run(data_provider, ctx, experiment_id, run, max_records=None,
 
     scalar_tags = [t for t in scalar_meta if t in contents]
     if scalar_tags:
-        data = read(data_provider.read_scalars, scalar_tags,
-                    max_records or _READ_ALL)
-        writers = []
-        for tag, points in data.items():
-            if tag.startswith(metadata.WRITER_PREFIX):
-                writers.append(_writer_track(contents[tag], points))
-            else:
-                _store_scalar(result, tag, points)
-        problem = concurrent_writers(writers)
-        if problem:
-            result.problems.append(problem)
+        _store_scalars(result, contents, read(
+            data_provider.read_scalars, scalar_tags, max_records or _READ_ALL))
 
     # The JSON documents first: a vector record's columns are named by
     # the facts of its fit.
@@ -155,6 +146,20 @@ def _to_series(points):
         np.array([p.step for p in points], np.int64),
         np.array([p.value for p in points], np.float64),
     )
+
+
+def _store_scalars(result, contents, data):
+    """Stores the scalar tags' records ({tag: points}); the writers'
+    heartbeats only say whether two of them wrote at once."""
+    writers = []
+    for tag, points in data.items():
+        if tag.startswith(metadata.WRITER_PREFIX):
+            writers.append(_writer_track(contents[tag], points))
+        else:
+            _store_scalar(result, tag, points)
+    problem = concurrent_writers(writers)
+    if problem:
+        result.problems.append(problem)
 
 
 def _store_scalar(result, tag, points):

@@ -7,8 +7,9 @@ its diagnosis, and when it was read. Reads are done in background
 threads (`read_lane.ReadLane`): two for bounded samples (a run's first
 read, and the reads that only judge a run for /runs), one for whole
 reads, so that a long read never delays another run's first answer, and
-the process's peak memory is that of one whole read and two samples. Requests wait for a read for a bounded time only, then answer
-from what is there (see docs/design.md).
+the process's peak memory is that of one whole read and two samples.
+Requests wait for a read for a bounded time only, then answer from what
+is there (see docs/design.md).
 """
 
 import collections
@@ -63,9 +64,10 @@ class RunRecord:
 
 
 Served = dataclasses.make_dataclass("Served", ["record", "stale"])
-Served.__doc__ = """What /run and /heatmap answer from: a record holding
-data (None while the run's first read is under way) and whether it is
-older than the run's current data."""
+Served.__doc__ = """What /run and /heatmap answer from: a record (None
+while the run's first read is under way; one without data only when it
+is current and whole, see `RunStore.serve`) and whether it is older than
+the run's current data."""
 
 
 class RunStore:
@@ -201,7 +203,9 @@ class RunStore:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
-            tasks[0].done.wait(left)
+            if not tasks[0].done.wait(left):
+                continue
+            time.sleep(0.001)  # done: its thread takes it off the lane next
 
     def records(self):
         """{(experiment, run): RunRecord}, least recently served first."""

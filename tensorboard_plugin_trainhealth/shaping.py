@@ -258,48 +258,63 @@ def per_layer(series, tag, matrix):
                and [c.get("name") for c in weights.columns]
                == [c.get("name") for c in matrix.columns]
                and np.array_equal(weights.steps, matrix.steps))
-    # Columns reordered so that each layer's variables are adjacent: every
-    # sum below is then one reduceat over all layers at once.
+    # A few layers with as many variables each at a time: their columns
+    # side by side are then a [steps, layers, variables] array summed over
+    # its last axis, small enough to stay in the processor's cache (a few
+    # columns of a long run, many layers of a wide one).
+    sizes = [len(indices) for indices in groups.values()]
     order = np.fromiter((i for indices in groups.values() for i in indices),
                         np.int64, count=len(matrix.columns))
-    starts = np.cumsum([0] + [len(ix) for ix in groups.values()])[:-1]
-    v = matrix.values[:, order]
+    steps = len(matrix.steps)
+    out = np.empty((steps, len(groups)), np.float64)
     with np.errstate(all="ignore"):
-        if tag == metadata.VARIABLE_UPDATE_RATIO:
-            out = _update_ratios(v, weights.values[:, order] if aligned
-                                 else None, starts)
-        else:
-            out = np.sqrt(_layer_sums(v * v, starts))
+        for g0, g1, c0, c1 in _chunks(sizes, steps):
+            shape = (steps, g1 - g0, sizes[g0])
+            columns = order[c0:c1]
+            v = matrix.values[:, columns].reshape(shape)
+            if tag == metadata.VARIABLE_UPDATE_RATIO:
+                w = (weights.values[:, columns].reshape(shape) if aligned
+                     else None)
+                out[:, g0:g1] = _update_ratios(v, w)
+            else:
+                out[:, g0:g1] = np.sqrt(np.sum(v * v, axis=2))
     rows = [{"name": layer,
              "variables": [matrix.columns[i].get("name") for i in indices]}
             for layer, indices in groups.items()]
     return rows, out
 
 
-def _layer_sums(values, starts):
-    if values.shape[0] == 0 or len(starts) == 0:
-        return np.zeros((values.shape[0], len(starts)), np.float64)
-    return np.add.reduceat(values, starts, axis=1, dtype=np.float64)
+def _chunks(sizes, steps, elements=1 << 16):
+    """(first group, end group, first column, end column) of runs of
+    consecutive groups of as many columns each (`sizes`), of about
+    `elements` values of a `steps`-long matrix each."""
+    per_chunk = max(1, elements // max(1, steps))
+    g0 = c0 = 0
+    while g0 < len(sizes):
+        g1, c1 = g0 + 1, c0 + sizes[g0]
+        while (g1 < len(sizes) and sizes[g1] == sizes[g0]
+               and c1 + sizes[g1] - c0 <= per_chunk):
+            c1 += sizes[g1]
+            g1 += 1
+        yield g0, g1, c0, c1
+        g0, c0 = g1, c1
 
 
-def _update_ratios(ratios, weights, starts):
-    """Per layer: ||dW|| / ||W|| from per-variable ratios and weight norms
-    (None: not recorded at the same steps), else the largest ratio. NaN
-    ratios are undefined ones (a weight that was exactly zero, like a
-    fresh bias): left out rather than poisoning the row."""
+def _update_ratios(ratios, weights):
+    """Per layer ([steps, layers, variables] in, [steps, layers] out):
+    ||dW|| / ||W|| from the variables' ratios and weight norms (None: not
+    recorded at the same steps), else the largest ratio. NaN ratios are
+    undefined ones (a weight that was exactly zero, like a fresh bias):
+    left out rather than poisoning the row."""
     undefined = np.isnan(ratios)
-    if ratios.shape[0] == 0 or len(starts) == 0:
-        return np.zeros((ratios.shape[0], len(starts)), np.float64)
-    all_undefined = np.logical_and.reduceat(undefined, starts, axis=1)
-    largest = np.maximum.reduceat(np.where(undefined, -np.inf, ratios),
-                                  starts, axis=1)
-    largest = np.where(all_undefined, np.nan, largest)
+    largest = np.where(undefined.all(axis=2), np.nan,
+                       np.max(np.where(undefined, -np.inf, ratios), axis=2))
     if weights is None:
         return largest
     w = np.where(undefined, 0.0, weights)
-    norm = np.sqrt(_layer_sums(w * w, starts))
-    exact = np.sqrt(_layer_sums(np.where(undefined, 0.0, ratios * w) ** 2,
-                                starts)) / norm
+    norm = np.sqrt(np.sum(w * w, axis=2))
+    exact = np.sqrt(np.sum(np.where(undefined, 0.0, ratios * w) ** 2,
+                           axis=2)) / norm
     return np.where(norm > 0, exact, largest)
 
 
