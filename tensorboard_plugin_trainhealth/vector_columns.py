@@ -64,6 +64,8 @@ def matrix(tag, metadata_columns, points, phases, problems):
     """The tag's `series.Matrix` from its records (sorted by step), each
     placed by its phase's columns (see the module docstring). Records no
     column list fits are skipped and counted in `problems`."""
+    if not phases:  # a run written before facts named columns
+        return _one_list_matrix(tag, metadata_columns, points, problems)
     placed = []  # (step, values, its column list) per record kept
     lists = {}  # id(column list) -> column list, in the order first seen
     for point in points:
@@ -93,6 +95,20 @@ def matrix(tag, metadata_columns, points, phases, problems):
             out[i, placements[key]] = values
     steps = np.array([step for step, _, _ in placed], np.int64)
     return series_lib.Matrix(list(columns), steps, out)
+
+
+def _one_list_matrix(tag, columns, points, problems):
+    """The matrix of the records that have as many values as `columns`;
+    the others are skipped and counted in `problems`."""
+    keep = [p for p in points if np.asarray(p.numpy).size == len(columns)]
+    if len(keep) < len(points):
+        problems.append("%s: %d records matched no column list and were "
+                        "skipped" % (tag, len(points) - len(keep)))
+    values = np.empty((len(keep), len(columns)), np.float64)
+    for i, p in enumerate(keep):  # filled in place: no copy per row
+        values[i] = np.asarray(p.numpy).reshape(-1)
+    return series_lib.Matrix(list(columns), np.array(
+        [p.step for p in keep], np.int64), values)
 
 
 def _columns_at(step, width, phases, metadata_columns):
