@@ -87,6 +87,7 @@ setuptools.setup(
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",
     license="Apache-2.0",
+    license_files=["LICENSE"],
     python_requires=">=3.9",
     packages=setuptools.find_packages(include=["tensorboard_plugin_trainhealth",
                                                "tensorboard_plugin_trainhealth.*"]),
@@ -104,12 +105,30 @@ setuptools.setup(
         # TensorBoard's own event-file writer.
         "tf": ["tensorflow-cpu>=2.16; platform_machine=='x86_64'",
                "tensorflow>=2.16; platform_machine!='x86_64'"],
+        # Health tags, metrics and the report on the active MLflow run
+        # (integrations/mlflow_log.py); the skinny client is enough.
+        "mlflow": ["mlflow-skinny>=2.10"],
+        # A run directory and hparams per trial (integrations/keras_tuner.py).
+        "keras-tuner": ["keras-tuner>=1.4"],
         "test": [
             "tensorflow-cpu>=2.16; platform_machine=='x86_64'",
             "tensorflow>=2.16; platform_machine!='x86_64'",
             "pytest>=7",
             "hypothesis>=6",
             "playwright>=1.40",
+            # The CLI's JUnit and Markdown output, parsed back.
+            "junitparser>=3",
+            "markdown-it-py>=2",
+            # A real MLflow tracking store: MLflow's SQLAlchemy store on a
+            # sqlite file (mlflow-skinny leaves SQLAlchemy and Alembic out).
+            "mlflow-skinny>=2.10",
+            "sqlalchemy>=2",
+            "alembic>=1.8",
+            "keras-tuner>=1.4",
+            # The quickstart notebook, executed in a real Jupyter kernel.
+            "nbclient>=0.7",
+            "nbformat>=5",
+            "ipykernel>=6",
         ],
     },
     entry_points={

@@ -1,24 +1,45 @@
-"""`trainhealth report LOGDIR`: diagnose the runs of a logdir from a shell.
+"""`trainhealth report LOGDIR`: diagnose the runs of a logdir from a shell
+or a CI job.
 
-    python -m tensorboard_plugin_trainhealth report logs/ [--run NAME]
-        [--json] [--fail-on warning|critical]
+    trainhealth report logs/ [--run NAME ...] [--fail-on warning|critical]
+        [--format text|json|junit|github|markdown] [--json]
 
-Prints a table per run (or, with --json, exactly
-``{"runs": {run: {"status": ..., "alerts": [...]}}}``). Exit status: 0, or 1
-when an alert at or above --fail-on exists, or 2 for a usage error, a
-missing logdir, an unknown run or a logdir without trainhealth data.
+`--format json` (or `--json`) prints the report document (report.py):
+``{"runs": {run: {"status": ..., "alerts": [...]}}}``, plus
+``"unreadable": [...]`` when something could not be read. `junit` prints
+one test case per run (a failure for a run with an alert at or above
+`--fail-on`, critical when not given); `github` prints workflow commands
+(`::error` / `::warning`); `markdown` a summary table for
+`$GITHUB_STEP_SUMMARY` or a pull-request comment.
+
+Every readable run is reported; a run (or event file) that cannot be read
+is listed with the reason and costs nothing else. Exit status:
+
+    0  every run read, no alert at or above --fail-on
+    1  --fail-on: some run has an alert at or above it (the gate failed)
+    2  usage error, unknown --run, logdir missing or unreadable, or no
+       trainhealth data in it
+    3  internal error (a bug: the traceback is printed)
+    4  the report is incomplete: some run or event file could not be read
+       (it is listed; every other run is reported) and the gate did not fail
+
+Reading never imports TensorFlow or Keras when `trainhealth` runs as its
+own program: TensorBoard is told to use its own file layer (see
+`_read_without_tensorflow`).
 """
 
 import argparse
-import json
 import os
 import sys
-
-from tensorboard_plugin_trainhealth import diagnosis
+import traceback
 
 EXIT_OK = 0
-EXIT_ALERTS = 1
+EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL_ERROR = 3
+EXIT_INCOMPLETE = 4
+
+_FORMATS = ("text", "json", "junit", "github", "markdown")
 
 
 class _UsageError(Exception):
@@ -34,109 +55,132 @@ def _parser():
     commands.required = True
     report = commands.add_parser(
         "report", help="print the diagnosis of every run in a logdir",
-        description="Print the diagnosis of every trainhealth run in "
-                    "LOGDIR.")
+        description="Print the diagnosis of every trainhealth run in LOGDIR.",
+        epilog="exit status: 0 ok; 1 an alert at or above --fail-on; "
+               "2 usage error or unreadable logdir; 3 internal error; "
+               "4 some run could not be read (the others are reported)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     report.add_argument("logdir", metavar="LOGDIR")
     report.add_argument("--run", action="append", metavar="NAME",
                         help="only this run (repeatable); names as "
                              "TensorBoard shows them")
+    report.add_argument("--format", choices=_FORMATS, default=None,
+                        help="output format (default: text)")
     report.add_argument("--json", action="store_true",
-                        help="print JSON instead of a table")
+                        help="same as --format json")
     report.add_argument("--fail-on", choices=("warning", "critical"),
                         help="exit with status 1 when an alert this severe "
-                             "or worse exists")
+                             "or worse exists (junit: the runs that fail)")
     return parser
 
 
-def _read_runs(logdir, wanted):
-    """{run: RunSeries} for the requested runs of `logdir`."""
-    # Imported here: TensorBoard's loading stack is only needed to read.
-    from tensorboard import context
-    from tensorboard_plugin_trainhealth import reader
+def build_document(logdir, wanted=None, err=None):
+    """The report document (report.py) of `logdir`'s runs.
 
-    if not os.path.isdir(logdir) and "://" not in logdir:
-        raise _UsageError("logdir not found: %s" % logdir)
-    provider = reader.open_logdir(logdir)
-    ctx = context.RequestContext()
-    runs = reader.trainhealth_runs(provider, ctx, "")
-    if not runs:
-        raise _UsageError("no trainhealth data in %s" % logdir)
-    if wanted:
-        unknown = [r for r in wanted if r not in runs]
-        if unknown:
-            raise _UsageError("unknown run %s; runs in %s: %s" % (
-                ", ".join(map(repr, unknown)), logdir, ", ".join(runs)))
-        runs = [r for r in runs if r in wanted]
-    result = {}
-    for run in runs:
-        series = reader.read_run(provider, ctx, "", run)
-        if series is not None:
-            result[run] = series
-    return result
+    Raises _UsageError for an unreadable logdir, an unknown run or a logdir
+    without trainhealth data.
+    """
+    from tensorboard_plugin_trainhealth import diagnosis
+    from tensorboard_plugin_trainhealth import report as report_lib
+    from tensorboard_plugin_trainhealth import run_loading
 
-
-def _table(run, status, alerts):
-    lines = ["%s: %s (%d alert%s)" % (run, status.upper(), len(alerts),
-                                      "" if len(alerts) == 1 else "s")]
-    if not alerts:
-        return lines
-    rows = [("SEVERITY", "KIND", "LAYER", "STEPS", "MESSAGE")]
-    for a in alerts:
-        if a.first_step is None:
-            steps = "-"
-        elif a.last_step is None or a.last_step == a.first_step:
-            steps = str(a.first_step)
-        else:
-            steps = "%d-%d" % (a.first_step, a.last_step)
-        rows.append((a.severity, a.kind, a.layer or "-", steps, a.message))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        lines.append("  " + "  ".join(
-            [c.ljust(w) for c, w in zip(r[:4], widths)] + [r[4]]))
-    lines.append("  advice:")
-    for a in alerts:
-        lines.append("  - %s%s: %s" % (
-            a.kind, " (%s)" % a.layer if a.layer else "", a.advice))
-    return lines
+    err = err or sys.stderr
+    try:
+        loader = run_loading.RunLoader(logdir)
+    except run_loading.LogdirError as e:
+        raise _UsageError(str(e)) from e
+    with loader:
+        try:
+            names = loader.runs(wanted)
+        except run_loading.UnknownRunError as e:
+            raise _UsageError("%s in %s" % (e, logdir)) from e
+        except run_loading.LogdirError as e:
+            raise _UsageError(str(e)) from e
+        entries = {}
+        for run in names:
+            try:
+                series = loader.read(run)
+                if series is None:
+                    continue  # another tool's run (e.g. keras TensorBoard)
+                for problem in series.problems:
+                    print("%s: %s" % (run, problem), file=err)
+                entries[run] = report_lib.run_entry(diagnosis.diagnose(series))
+            except Exception as e:  # pylint: disable=broad-except
+                # One bad run is listed, never the end of the report.
+                loader.unreadable.append({
+                    "run": run, "path": os.path.join(logdir, run),
+                    "reason": "cannot be read or diagnosed (%s: %s)"
+                              % (type(e).__name__, e)})
+        if not entries and not loader.unreadable:
+            raise _UsageError("no trainhealth data in %s" % logdir)
+        return report_lib.document(entries, loader.unreadable)
 
 
-def report(args, out=sys.stdout, err=sys.stderr):
-    series_by_run = _read_runs(args.logdir, args.run)
-    results = {}
-    for run, series in series_by_run.items():
-        for problem in series.problems:
-            print("%s: %s" % (run, problem), file=err)
-        alerts = diagnosis.diagnose(series)
-        results[run] = (diagnosis.run_status(alerts), alerts)
+def exit_status(doc, fail_on):
+    """The exit status for a document (see the module docstring)."""
+    from tensorboard_plugin_trainhealth import report as report_lib
 
-    if args.json:
-        document = {"runs": {
-            run: {"status": status, "alerts": [a.to_dict() for a in alerts]}
-            for run, (status, alerts) in results.items()}}
-        out.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
-    else:
-        blocks = ["\n".join(_table(run, status, alerts))
-                  for run, (status, alerts) in results.items()]
-        out.write("\n\n".join(blocks) + "\n")
-
-    if args.fail_on:
-        floor = diagnosis.severity_rank(args.fail_on)
-        if any(diagnosis.severity_rank(a.severity) >= floor
-               for _, alerts in results.values() for a in alerts):
-            return EXIT_ALERTS
+    if fail_on and any(report_lib.at_or_above(entry["alerts"], fail_on)
+                       for entry in doc["runs"].values()):
+        return EXIT_GATE_FAILED
+    if doc.get("unreadable"):
+        return EXIT_INCOMPLETE
     return EXIT_OK
 
 
+def report(args, out=None, err=None):
+    from tensorboard_plugin_trainhealth import report_formats
+
+    # Looked up at each call: a default bound at import time would keep
+    # writing to whatever sys.stdout was then.
+    out, err = out or sys.stdout, err or sys.stderr
+    doc = build_document(args.logdir, args.run, err)
+    fmt = "json" if args.json else (args.format or "text")
+    out.write(report_formats.FORMATS[fmt](doc, args.fail_on, args.logdir))
+    for u in doc.get("unreadable", ()):
+        print("trainhealth: cannot read %s: %s"
+              % (u.get("path"), u.get("reason")), file=err)
+    return exit_status(doc, args.fail_on)
+
+
+def _read_without_tensorflow(logdir):
+    """Makes TensorBoard read with its own file layer, not TensorFlow's.
+
+    TensorBoard's `tensorboard.compat.tf` imports TensorFlow (seconds) when
+    it is installed, only to read files it reads as well without it. The
+    marker module `tensorboard.compat.notf` is TensorBoard's own switch for
+    its built-in stub. Only for a process of our own that has not imported
+    TensorFlow, and for local logdirs: remote file systems (gs://) need
+    TensorFlow's.
+    """
+    if "tensorflow" in sys.modules or "://" in logdir:
+        return
+    import types
+
+    sys.modules.setdefault("tensorboard.compat.notf",
+                           types.ModuleType("tensorboard.compat.notf"))
+
+
 def main(argv=None):
+    """Runs the command line `argv` (default: this process's own, which
+    also makes it read without TensorFlow); returns the exit status."""
     args = _parser().parse_args(argv)  # exits 2 on a usage error
-    # Reading may import TensorFlow (TensorBoard's file layer); keep its
-    # start-up chatter out of a report unless the user asked for it.
+    if argv is None:
+        _read_without_tensorflow(args.logdir)
+    # Reading a remote logdir imports TensorFlow; keep its start-up chatter
+    # out of a report unless the user asked for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return report(args)
     except _UsageError as e:
         print("trainhealth: error: %s" % e, file=sys.stderr)
         return EXIT_USAGE
+    except Exception:  # pylint: disable=broad-except
+        traceback.print_exc()
+        print("trainhealth: internal error (exit status %d); please report "
+              "it with the traceback above" % EXIT_INTERNAL_ERROR,
+              file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

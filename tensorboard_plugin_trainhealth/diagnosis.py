@@ -998,7 +998,7 @@ def _val_accuracy(series, best_epoch, last_epoch):
 
 def _chance_loss(facts):
     """Cross-entropy of a model that learned nothing, if the loss is one."""
-    loss = _loss_family(facts.get("loss"))
+    loss = _loss_family(_first_loss(facts))
     outputs = facts.get("outputs")
     if loss == "binary":
         return math.log(2.0)
@@ -1179,6 +1179,15 @@ _LOSS_FOR = {
 }
 
 
+def _first_loss(facts):
+    """The first output's loss: `losses` (one per output) in runs written
+    since it exists, `loss` in older ones."""
+    losses = facts.get("losses")
+    if isinstance(losses, list) and losses and isinstance(losses[0], dict):
+        return losses[0]
+    return facts.get("loss")
+
+
 def _loss_family(loss):
     """'binary' / 'categorical' / 'sparse' for cross-entropies, else None."""
     name = loss.get("name") if isinstance(loss, dict) else loss
@@ -1189,7 +1198,7 @@ def _loss_family(loss):
 
 
 def _check_loss_head(facts, t):
-    loss = facts.get("loss")
+    loss = _first_loss(facts)
     outputs = facts.get("outputs")
     if not isinstance(outputs, list):
         return []

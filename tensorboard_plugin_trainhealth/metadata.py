@@ -90,6 +90,14 @@ OUTPUT_TAGS = (
     OUTPUT_TOP_CLASS_SHARE,
 )
 
+# The run's health so far, written at each diagnosis as plain scalars of
+# TensorBoard's scalars plugin (not ours): the Scalars and HParams
+# dashboards read them as metrics. Status: 0 ok, 1 warning, 2 critical.
+HEALTH_STATUS = "trainhealth/status"
+HEALTH_WARNINGS = "trainhealth/warnings"
+HEALTH_CRITICALS = "trainhealth/criticals"
+HEALTH_TAGS = (HEALTH_STATUS, HEALTH_WARNINGS, HEALTH_CRITICALS)
+
 # JSON documents.
 RUN_FACTS = "run/facts"
 RUN_ALERTS = "run/alerts"

@@ -1,13 +1,25 @@
-"""The probe: a small fixed batch of training inputs, and what it reveals.
+"""The probe: a small fixed batch of training samples, and what it reveals.
 
 Dead units and saturation are properties of activations, which Keras never
 shows a callback. The probe runs the model forward on a few hundred training
-samples (captured once) and reads the outputs of the layers that matter
-through temporary hooks on their `call`. Hooks see every call of a layer, so
-Sequential, Functional, nested and subclassed models are handled alike.
+samples (captured once) and reduces the outputs of the layers that matter,
+found anywhere in the layer tree (`layer_tree.py`: sublayers of custom
+layers and wrappers included), through temporary hooks on their `call`.
+Hooks see every call of a layer, so Sequential, Functional, nested and
+subclassed models are handled alike, and a shared layer is judged over all
+its calls.
+
+Each hook reduces its layer's output at once (a unit's maximum, a count of
+saturated values, a count of non-finite ones), so no layer's output is kept
+beyond its own call: the probe needs about the memory of one forward pass.
+When even that is too large, the samples run in equal chunks whose
+reductions are combined on the host. The model's outputs are reduced too
+(their spread across the samples, the share of the most common predicted
+class), for the collapsed-prediction check.
 
 On the TensorFlow backend the hooked forward pass and the reductions are
-traced once into a `tf.function`; later records replay that graph.
+traced once into a `tf.function`, on JAX into a `jax.jit`; later records
+replay them.
 """
 
 import inspect
@@ -16,7 +28,12 @@ import numpy as np
 import keras
 from keras import ops
 
+from tensorboard_plugin_trainhealth import layer_tree
 from tensorboard_plugin_trainhealth import stats
+
+# Outputs with more values per row than this (a sequence of vocabulary
+# logits) get no class statistics: they would be a large transfer.
+MAX_OUTPUT_UNITS = 4096
 
 
 class ProbeLayer:
@@ -37,11 +54,11 @@ class ProbeLayer:
             "class": type(self.layer).__name__,
             "activation": self.activation,
             "is_output": bool(self.is_output),
-            "units": _units(self.layer),
+            "units": units(self.layer),
         }
 
 
-def _units(layer):
+def units(layer):
     for attribute in ("units", "filters"):
         value = getattr(layer, attribute, None)
         if isinstance(value, int):
@@ -49,50 +66,35 @@ def _units(layer):
     return None
 
 
-def walk_layers(model, prefix=""):
-    """Yields (qualified_name, layer) for every leaf layer, in model order.
-
-    Layers of nested models are named `outer/inner`, which keeps names
-    unique when two sub-models hold layers of the same name.
-    """
-    for layer in getattr(model, "layers", []):
-        name = prefix + layer.name
-        if getattr(layer, "layers", None):
-            yield from walk_layers(layer, name + "/")
-        else:
-            yield name, layer
-
-
-def output_layers(model):
-    """Ids of the layers whose outputs are the model's outputs.
-
-    Output layers are judged differently: a confident classifier's sigmoid
-    sits near 0 and 1, and that is health, not saturation.
-    """
-    found = set()
-    try:
-        outputs = keras.tree.flatten(model.outputs)
-        operations = [t._keras_history.operation for t in outputs]
-    except (AttributeError, TypeError, ValueError):
-        layers = getattr(model, "layers", [])
-        operations = layers[-1:]
-    for op in operations:
-        if getattr(op, "layers", None):
-            found |= output_layers(op)
-        else:
-            found.add(id(op))
-    return found
-
-
 def find_probe_layers(model):
-    """The layers with a ReLU-family or bounded activation, in model order."""
-    outputs = output_layers(model)
-    result = []
-    for name, layer in walk_layers(model):
+    """(probe layers, not inspected): the leaf layers with a ReLU-family or
+    bounded activation in model order, and `{"layer", "reason"}` for the
+    layers whose activations the probe cannot judge."""
+    outputs = set(layer_tree.output_layers(model))
+    found, skipped = [], []
+    for node in layer_tree.leaves(model):
+        layer = node.layer
         activation = stats.activation_name(layer)
         if stats.family(activation) is not None:
-            result.append(ProbeLayer(layer, name, activation, id(layer) in outputs))
-    return result
+            found.append(ProbeLayer(layer, node.path, activation,
+                                    id(layer) in outputs))
+            continue
+        reason = _why_not_inspected(layer, activation)
+        if reason:
+            skipped.append({"layer": node.path, "reason": reason})
+    return found, skipped
+
+
+def _why_not_inspected(layer, activation):
+    if activation is not None and activation not in stats.KNOWN_ACTIVATIONS:
+        return ("its activation (%s) is not one the probe recognises"
+                % activation)
+    module = type(layer).__module__ or ""
+    if activation is None and not module.startswith("keras") \
+            and layer.trainable_weights:
+        return ("custom layer: an activation applied inside its call() "
+                "cannot be seen")
+    return None
 
 
 def capture_from_fit(model, max_samples):
@@ -100,9 +102,10 @@ def capture_from_fit(model, max_samples):
 
     Callbacks are not given the data, so this looks for `fit`'s epoch
     iterator in the calling frames (Keras builds it before calling
-    `on_train_begin`). Returns the probe inputs (numpy, same structure as x)
-    or None if no safe source was found. A plain Python generator is never
-    read: that would steal batches from training.
+    `on_train_begin`). Returns (inputs, targets) as numpy (the structure of
+    x and y; targets None when the data has none), or None if no safe
+    source was found. A plain Python generator is never read: that would
+    steal batches from training.
     """
     frame = inspect.currentframe()
     try:
@@ -124,133 +127,290 @@ def _take_probe(epoch_iterator, max_samples):
 
 
 def probe_from_user(data, max_samples):
-    """Probe inputs from `probe_data=`: arrays (a list or dict of them for
-    multi-input models) holding inputs only, or a batched `tf.data.Dataset`
-    yielding `x` or `(x, y[, sample_weight])`."""
+    """(inputs, targets) from `probe_data=`: arrays (a list or dict of them
+    for multi-input models) holding inputs only, or a batched
+    `tf.data.Dataset` yielding `x` or `(x, y[, sample_weight])`."""
     if hasattr(data, "as_numpy_iterator"):
         return _first_samples(data.as_numpy_iterator(), max_samples)
     return keras.tree.map_structure(
-        lambda a: np.asarray(a)[:max_samples], data)
+        lambda a: np.asarray(a)[:max_samples], data), None
 
 
 def _first_samples(batches_iterator, max_samples):
-    batches, count = [], 0
+    inputs, targets, count = [], [], 0
     for batch in batches_iterator:
-        x = batch[0] if isinstance(batch, tuple) else batch
-        batches.append(x)
-        count += len(keras.tree.flatten(x)[0])
+        if isinstance(batch, tuple):
+            inputs.append(batch[0])
+            targets.append(batch[1] if len(batch) > 1 else None)
+        else:
+            inputs.append(batch)
+            targets.append(None)
+        count += len(keras.tree.flatten(inputs[-1])[0])
         if count >= max_samples:
             break
-    if not batches:
+    if not inputs:
         return None
-    x = keras.tree.map_structure(lambda *parts: np.concatenate(parts, axis=0),
-                                 *batches)
-    return keras.tree.map_structure(lambda a: np.asarray(a)[:max_samples], x)
+    return _joined_batches(inputs, max_samples), (
+        None if any(t is None for t in targets)
+        else _joined_batches(targets, max_samples))
+
+
+def _joined_batches(batches, max_samples):
+    joined = keras.tree.map_structure(
+        lambda *parts: np.concatenate(parts, axis=0), *batches)
+    return keras.tree.map_structure(lambda a: np.asarray(a)[:max_samples],
+                                    joined)
+
+
+def sample_count(inputs):
+    return len(keras.tree.flatten(inputs)[0])
 
 
 class ActivationProbe:
-    """Runs the model on the probe inputs and reduces each layer's output.
+    """Runs the model on the probe inputs and reduces what it sees.
 
-    `__call__` returns one float32 vector: for each probe layer its
-    dead-unit fraction (ReLU family) or saturated fraction (bounded
-    family), followed by each layer's non-finite fraction.
+    Calling it returns a `ProbeReading` (host numpy values). `chunks`
+    splits the samples into that many equal parts, run one after another.
     """
 
-    def __init__(self, model, probe_layers, probe_inputs):
+    def __init__(self, model, probe_layers, probe_inputs, output_names,
+                 chunks=1):
         self.model = model
         self.layers = list(probe_layers)
-        self.inputs = probe_inputs
+        self.output_names = list(output_names)
+        count = sample_count(probe_inputs)
+        chunks = max(1, min(int(chunks), count))
+        size = count // chunks
+        self.samples = size * chunks
+        self.chunks = chunks
         # On the device once, not at every record.
-        self._device_inputs = keras.tree.map_structure(
-            ops.convert_to_tensor, probe_inputs)
+        self._chunks = [
+            keras.tree.map_structure(
+                lambda a, i=i: ops.convert_to_tensor(a[i * size:(i + 1) * size]),
+                probe_inputs)
+            for i in range(chunks)]
         # Compiled once per model and probe layers (and kept on the model,
         # for later fits): the inputs are arguments, the layers are not.
         key = ("probe", tuple(id(p.layer) for p in self.layers),
                tuple(id(v) for v in model.variables))
-        self._fn = stats.cached_on(model, key, lambda: stats.compile_for_backend(
-            self._forward_and_reduce, model.variables))
+        self._compiled = stats.cached_on(
+            model, key, lambda: _CompiledProbe(model, self.layers))
 
     def __call__(self):
-        return self._fn(self._device_inputs)
+        parts = [self._compiled.read(chunk) for chunk in self._chunks]
+        return ProbeReading.combine(self._compiled, parts)
+
+
+class _CompiledProbe:
+    """The traced forward pass and reductions, and the layout of their
+    result (which segment of the returned vector is what), learned when it
+    is traced."""
+
+    def __init__(self, model, probe_layers):
+        self.model = model
+        self.layers = list(probe_layers)
+        self.layout = None
+        self.output_count = 0
+        self._fn = stats.compile_for_backend(self._forward_and_reduce,
+                                             model.variables)
+
+    def read(self, inputs):
+        flat = stats.to_host(self._fn(inputs)).astype(np.float64)
+        return _split(flat, self.layout)
 
     def _forward_and_reduce(self, inputs):
-        captured = capture_outputs(self.model, self.layers, inputs)
-        signal, nonfinite = [], []
-        nan = ops.convert_to_tensor(float("nan"), "float32")
-        for probe_layer in self.layers:
-            out = _joined(captured.get(id(probe_layer.layer)) or [])
-            if out is None:  # the layer was not reached on this forward pass
-                signal.append(nan)
-                nonfinite.append(nan)
+        sinks, outputs = _hooked_forward(self.model, self.layers, inputs)
+        layout, values = [], []
+
+        def add(name, tensor, total=None):
+            tensor = ops.reshape(ops.cast(tensor, "float32"), (-1,))
+            layout.append((name, int(tensor.shape[0]), total))
+            values.append(tensor)
+
+        for i, probe_layer in enumerate(self.layers):
+            calls = sinks.get(id(probe_layer.layer)) or []
+            if not calls:  # not reached on this forward pass
+                add(("unreached", i), ops.zeros((1,)))
                 continue
             if probe_layer.family == "relu":
-                signal.append(stats.dead_fraction(out, probe_layer.unit_axis))
+                maxima = [c["unit_max"] for c in calls
+                          if c["unit_max"].shape == calls[0]["unit_max"].shape]
+                add(("unit_max", i), _reduce(ops.maximum, maxima))
             else:
-                signal.append(stats.saturation_fraction(out, probe_layer.activation))
-            nonfinite.append(stats.nonfinite_fraction(out))
-        return ops.stack(signal + nonfinite) if signal else ops.zeros((0,))
+                add(("pinned", i), sum(c["pinned"][0] for c in calls),
+                    sum(c["pinned"][1] for c in calls))
+            add(("nonfinite", i), sum(c["nonfinite"][0] for c in calls),
+                sum(c["nonfinite"][1] for c in calls))
+        flat_outputs = keras.tree.flatten(outputs)
+        self.output_count = len(flat_outputs)
+        for j, out in enumerate(flat_outputs):
+            rows = _as_rows(out)
+            if rows is None:
+                continue
+            add(("out_mean", j), ops.mean(rows, axis=0), int(rows.shape[0]))
+            add(("out_var", j), ops.var(rows, axis=0))
+            add(("out_range", j), ops.stack([ops.min(rows), ops.max(rows)]))
+            if rows.shape[1] > 1:
+                predicted = ops.one_hot(ops.argmax(rows, axis=-1), rows.shape[1])
+                add(("out_classes", j), ops.sum(predicted, axis=0))
+                add(("out_row_sum_error", j),
+                    ops.max(ops.abs(ops.sum(rows, axis=-1) - 1.0)))
+            else:
+                add(("out_sides", j), ops.stack([
+                    ops.sum(ops.cast(ops.greater(rows, 0.5), "float32")),
+                    ops.sum(ops.cast(ops.greater(rows, 0.0), "float32"))]))
+        # Runs while tracing: the sizes are static, known once traced.
+        self.layout = layout
+        return ops.concatenate(values, axis=0) if values else ops.zeros((0,))
 
 
-def capture_outputs(model, probe_layers, inputs):
-    """Runs the model on `inputs`; returns {id(layer): [outputs of each call]}."""
-    captured = {}
+def _reduce(fn, tensors):
+    result = tensors[0]
+    for t in tensors[1:]:
+        result = fn(result, t)
+    return result
+
+
+def _as_rows(output):
+    """An output as (rows, units): one row per sample (and time step, for a
+    sequence of predictions); None when a row holds too many values."""
+    x = ops.cast(output, "float32")
+    if len(x.shape) == 0:
+        return None
+    if len(x.shape) == 1:
+        return ops.reshape(x, (-1, 1))
+    if int(x.shape[-1]) > MAX_OUTPUT_UNITS:
+        return None
+    return ops.reshape(x, (-1, int(x.shape[-1])))
+
+
+def _split(flat, layout):
+    out, start = {}, 0
+    for name, size, total in layout:
+        out[name] = (flat[start:start + size], total)
+        start += size
+    return out
+
+
+class ProbeReading:
+    """What one probe run found, per probe layer and per model output.
+
+    `signal[i]`: the dead fraction (ReLU family) or saturated fraction
+    (bounded) of probe layer i; `nonfinite[i]`: its share of NaN/Inf
+    outputs (0 exactly when there are none); NaN for a layer the forward
+    pass did not reach. `prediction_std[j]` and `top_class_share[j]` for
+    output j (NaN when not measured).
+    """
+
+    def __init__(self, signal, nonfinite, outputs, unreached=()):
+        self.unreached = list(unreached)  # indices of layers not reached
+        self.signal = signal
+        self.nonfinite = nonfinite
+        self.outputs = outputs  # per output: a dict, see `measured`
+        self.prediction_std = np.array(
+            [o.get("prediction_std", np.nan) for o in outputs], np.float64)
+        self.top_class_share = np.array(
+            [o.get("top_class_share", np.nan) for o in outputs], np.float64)
+
+    def measured(self, j):
+        """Output j as the facts describe it (`measured`, docs/schema.md)."""
+        return dict(self.outputs[j]) if j < len(self.outputs) else None
+
+    @classmethod
+    def combine(cls, compiled, parts):
+        """One reading from the parts of equal chunks of the samples."""
+        layers = compiled.layers
+        signal = np.full(len(layers), np.nan)
+        nonfinite = np.full(len(layers), np.nan)
+        for i, probe_layer in enumerate(layers):
+            if ("unreached", i) in parts[0]:
+                continue
+            if probe_layer.family == "relu":
+                maxima = np.max([p[("unit_max", i)][0] for p in parts], axis=0)
+                signal[i] = float(np.mean(~(maxima > 0))) if maxima.size else np.nan
+            else:
+                signal[i] = _fraction(parts, ("pinned", i))
+            nonfinite[i] = _fraction(parts, ("nonfinite", i))
+        outputs = [_output_reading(parts, j)
+                   for j in range(compiled.output_count)]
+        unreached = [i for i in range(len(layers))
+                     if ("unreached", i) in parts[0]]
+        return cls(signal, nonfinite, outputs, unreached)
+
+
+def _output_reading(parts, j):
+    if ("out_mean", j) not in parts[0]:
+        return {}
+    means = np.stack([p[("out_mean", j)][0] for p in parts])
+    variances = np.stack([p[("out_var", j)][0] for p in parts])
+    # Equal chunks: the total variance is the mean of the chunks' variances
+    # plus the variance of their means.
+    total = variances.mean(axis=0) + means.var(axis=0)
+    low = float(min(p[("out_range", j)][0][0] for p in parts))
+    high = float(max(p[("out_range", j)][0][1] for p in parts))
+    rows = sum(p[("out_mean", j)][1] for p in parts)
+    in_unit = bool(0.0 <= low and high <= 1.0)
+    if ("out_classes", j) in parts[0]:
+        counts = np.sum([p[("out_classes", j)][0] for p in parts], axis=0)
+        top = counts.max() / rows if rows else np.nan
+        error = max(float(p[("out_row_sum_error", j)][0][0]) for p in parts)
+        rows_sum_to_one = bool(error < 1e-3)
+    else:
+        sides = np.sum([p[("out_sides", j)][0] for p in parts], axis=0)
+        above = sides[0] if in_unit else sides[1]
+        top = max(above, rows - above) / rows if rows else np.nan
+        rows_sum_to_one = None
+    return {
+        "min": low, "max": high, "mean": float(means.mean()),
+        "in_unit_interval": in_unit, "rows_sum_to_one": rows_sum_to_one,
+        "prediction_std": float(np.mean(np.sqrt(np.maximum(total, 0.0)))),
+        "top_class_share": float(top),
+    }
+
+
+def _fraction(parts, key):
+    count = sum(float(p[key][0][0]) for p in parts)
+    total = sum(p[key][1] for p in parts)
+    return count / total if total else np.nan
+
+
+def _hooked_forward(model, probe_layers, inputs):
+    """Runs the model on `inputs` with every probe layer hooked; returns
+    ({id(layer): [reductions of each call]}, the model's outputs)."""
+    sinks = {}
     hooked = []
     for probe_layer in probe_layers:
         layer = probe_layer.layer
-        if id(layer) in captured:
+        if id(layer) in sinks:
             continue
-        captured[id(layer)] = []
+        sinks[id(layer)] = []
         hooked.append(layer)
-        _hook(layer, captured[id(layer)])
+        _hook(layer, probe_layer, sinks[id(layer)])
     try:
-        model(inputs, training=False)
+        outputs = model(inputs, training=False)
     finally:
         for layer in hooked:
             _unhook(layer)
-    return captured
+    return sinks, outputs
 
 
-def _joined(outputs):
-    """A shared layer's outputs from all its calls, as one batch.
-
-    A unit of a layer used twice is dead only if it is zero on every call.
-    Calls with different shapes (other inputs) are judged by the first.
-    """
-    if not outputs:
-        return None
-    shapes = {tuple(o.shape[1:]) for o in outputs}
-    if len(outputs) > 1 and len(shapes) == 1:
-        return ops.concatenate(outputs, axis=0)
-    return outputs[0]
+def _reductions(probe_layer, out):
+    reduced = {"nonfinite": stats.nonfinite_count(out)}
+    if probe_layer.family == "relu":
+        reduced["unit_max"] = stats.unit_max(out, probe_layer.unit_axis)
+    else:
+        reduced["pinned"] = stats.pinned_count(out, probe_layer.activation)
+    return reduced
 
 
-def fit_to_memory(model, probe_layers, inputs, budget_bytes):
-    """Trims the probe so that the inspected outputs fit in `budget_bytes`.
-
-    One sample is run first to measure how many values the inspected layers
-    produce per sample; very wide layers then get fewer probe samples.
-    """
-    if not probe_layers or inputs is None:
-        return inputs
-    count = len(keras.tree.flatten(inputs)[0])
-    one = keras.tree.map_structure(lambda a: a[:1], inputs)
-    captured = capture_outputs(model, probe_layers, one)
-    per_sample = sum(int(np.prod(o.shape)) for outputs in captured.values()
-                     for o in outputs)
-    # float32 outputs, plus a float32 copy made by the reductions.
-    limit = max(1, int(budget_bytes // max(1, 8 * per_sample)))
-    if limit >= count:
-        return inputs
-    return keras.tree.map_structure(lambda a: a[:limit], inputs)
-
-
-def _hook(layer, sink):
+def _hook(layer, probe_layer, sink):
     original = layer.call
 
     def recording_call(*args, **kwargs):
         out = original(*args, **kwargs)
         # Recurrent layers with return_state return [output, *states].
-        sink.append(out[0] if isinstance(out, (list, tuple)) else out)
+        first = out[0] if isinstance(out, (list, tuple)) else out
+        sink.append(_reductions(probe_layer, first))
         return out
 
     object.__setattr__(layer, "call", recording_call)
@@ -259,3 +419,62 @@ def _hook(layer, sink):
 def _unhook(layer):
     if "call" in layer.__dict__:
         object.__delattr__(layer, "call")
+
+
+def chunks_for_memory(model, probe_layers, inputs, budget_bytes):
+    """How many equal chunks keep each probe layer's output within
+    `budget_bytes`: one sample is run first to measure the widest layer."""
+    count = sample_count(inputs)
+    if not probe_layers or count <= 1:
+        return 1
+    widths = []
+    hooked = {}
+    for probe_layer in probe_layers:
+        layer = probe_layer.layer
+        if id(layer) not in hooked:
+            hooked[id(layer)] = layer
+            _hook_measuring(layer, widths)
+    try:
+        model(keras.tree.map_structure(lambda a: a[:1], inputs), training=False)
+    finally:
+        for layer in hooked.values():
+            _unhook(layer)
+    # float32 outputs, plus a float32 copy made by the reductions.
+    per_sample = 8 * max(widths, default=1)
+    return max(1, min(count, -(-per_sample * count // budget_bytes)))
+
+
+def _hook_measuring(layer, widths):
+    original = layer.call
+
+    def measuring_call(*args, **kwargs):
+        out = original(*args, **kwargs)
+        first = out[0] if isinstance(out, (list, tuple)) else out
+        widths.append(int(np.prod(first.shape)))
+        return out
+
+    object.__setattr__(layer, "call", measuring_call)
+
+
+def build(model, inputs, output_names, memory_budget_bytes):
+    """The probe of `model` on `inputs`, run once: (probe, its first
+    reading, the layers not inspected as `{"layer", "reason"}`).
+
+    Running it also builds a subclassed model that has not seen data yet.
+    A layer the forward pass never calls (attention computed by a fused
+    kernel instead of its Softmax layer) has no outputs to judge: it is
+    left out, and listed.
+    """
+    layers, skipped = find_probe_layers(model)
+    chunks = chunks_for_memory(model, layers, inputs, memory_budget_bytes)
+    probe = ActivationProbe(model, layers, inputs, output_names, chunks)
+    reading = probe()
+    if reading.unreached:
+        skipped = skipped + [
+            {"layer": layers[i].name,
+             "reason": "not called in the model's forward pass"}
+            for i in reading.unreached]
+        layers = [p for i, p in enumerate(layers) if i not in reading.unreached]
+        probe = ActivationProbe(model, layers, inputs, output_names, chunks)
+        reading = probe()
+    return probe, reading, skipped

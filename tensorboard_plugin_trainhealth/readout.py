@@ -13,8 +13,10 @@ the callback times it and spends it from its own budget.
 """
 
 import numpy as np
+import keras
 from keras import ops
 
+from tensorboard_plugin_trainhealth import gradients
 from tensorboard_plugin_trainhealth import stats
 
 
@@ -82,3 +84,66 @@ class FusedReadout:
         # Runs while tracing: the sizes are static, known once traced.
         self._sizes[key] = sizes
         return ops.concatenate(flat, axis=0)
+
+
+def record_readout(model, variables, tap):
+    """A `FusedReadout` of a Keras model's record parts (recorder.DEVICE_PARTS).
+
+    Its functions hold the model's objects only, never a callback, so that
+    it can be kept on the model.
+    """
+    groups = {
+        "weights": (("weight_norm",),
+                    lambda snapshot: stats.weight_norms(variables)),
+        "updates": (("update_norm", "snapshot_norm"),
+                    lambda snapshot: stats.update_norms(variables, snapshot)),
+    }
+    state = [model.variables, getattr(model, "metrics_variables", [])]
+    if loss_metric(model) is not None:
+        groups["loss"] = (("loss",), lambda snapshot: current_loss(model))
+    optimizer = model.optimizer
+    if optimizer is not None:
+        groups["learning_rate"] = (("learning_rate",),
+                                   lambda snapshot: applied_learning_rate(model))
+        state += [optimizer.variables,
+                  gradients.base_optimizer(optimizer).variables]
+    if tap is not None:
+        def grad_parts(snapshot):
+            parts = tap.device_parts()
+            return parts["grad_norm"], parts["grad_step"]
+
+        groups["gradients"] = (("grad_norm", "grad_step"), grad_parts)
+        state.append([tap.norms, tap.recorded_step])
+    return FusedReadout(groups, stats.unique_variables(*state), variables)
+
+
+def loss_metric(model):
+    for metric in model.metrics:
+        if metric.name == "loss":
+            return metric
+    return None
+
+
+def current_loss(model):
+    """The running training loss (a tensor), or None without a loss metric.
+
+    Keras's loss tracker averages the epoch's steps so far; after an
+    epoch's validation it holds the validation loss instead, so an epoch's
+    last step takes its loss from the epoch's logs.
+    """
+    metric = loss_metric(model)
+    return metric.result() if metric is not None else None
+
+
+def applied_learning_rate(model):
+    """The learning rate the latest step applied.
+
+    Read after a step, the optimizer's `learning_rate` is the schedule at
+    the *next* step; a schedule is evaluated at the step just taken.
+    """
+    optimizer = gradients.base_optimizer(model.optimizer)
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        step = ops.maximum(ops.convert_to_tensor(optimizer.iterations) - 1, 0)
+        return schedule(step)
+    return optimizer.learning_rate

@@ -25,11 +25,25 @@ _BOUNDS = {
 }
 
 
+# Activations the probe knows by name and does not judge: their units
+# cannot die (leaky and smooth variants) or have no flat tails.
+_UNJUDGED = ("linear", "leaky_relu", "elu", "selu", "gelu", "silu", "swish",
+             "softplus", "softsign", "exponential", "mish", "log_softmax",
+             "hard_silu", "hard_swish", "celu", "glu", "sparse_plus",
+             "squareplus", "tanh_shrink", "soft_shrink", "hard_shrink",
+             "threshold", "sparsemax")
+
+
+KNOWN_ACTIVATIONS = RELU_FAMILY + BOUNDED_FAMILY + _UNJUDGED
+
+
 def activation_name(layer):
     """The name of the activation a layer applies to its output, or None.
 
-    Covers an `activation=` argument (Dense, Conv, recurrent layers) and the
-    standalone `ReLU`, `Activation` and `Softmax` layers.
+    Covers an `activation=` argument (Dense, Conv, recurrent layers), the
+    standalone `ReLU`, `Activation` and `Softmax` layers, and activations
+    given as functions Keras does not name (`lambda t: ops.relu(t)`,
+    `tf.nn.relu`), which are recognised by what they compute.
     """
     cls = type(layer).__name__
     if cls == "ReLU":
@@ -43,8 +57,46 @@ def activation_name(layer):
     fn = getattr(layer, "activation", None)
     if fn is None or not callable(fn):
         return None
-    name = getattr(fn, "__name__", None) or type(fn).__name__
-    return name.lower()
+    name = (getattr(fn, "__name__", None) or type(fn).__name__).lower()
+    if name in RELU_FAMILY or name in BOUNDED_FAMILY or name in _UNJUDGED:
+        return name
+    return identify_activation(fn) or name
+
+
+# Inputs that tell the judged activations apart (two rows for softmax).
+_PROBE_VALUES = np.array([[-4.0, -1.0, -0.25, 0.0, 0.5, 3.0, 6.5, 9.0],
+                          [-2.0, 0.0, 0.75, 1.5, 2.0, 5.0, 7.0, -0.5]],
+                         np.float32)
+
+
+def _reference(name, x):
+    if name == "relu":
+        return np.maximum(x, 0)
+    if name == "relu6":
+        return np.clip(x, 0, 6)
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-x))
+    if name == "tanh":
+        return np.tanh(x)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def identify_activation(fn):
+    """Which judged activation `fn` computes ("relu", ..., "softmax"), found
+    by evaluating it on a few values; None if none (or it fails)."""
+    try:
+        out = to_host(fn(ops.convert_to_tensor(_PROBE_VALUES)))
+        out = np.asarray(out, np.float64)
+    except Exception:  # an activation we cannot evaluate stays unjudged
+        return None
+    if out.shape != _PROBE_VALUES.shape:
+        return None
+    for name in RELU_FAMILY + ("sigmoid", "tanh", "softmax"):
+        if np.allclose(out, _reference(name, _PROBE_VALUES.astype(np.float64)),
+                       rtol=1e-4, atol=1e-5):
+            return name
+    return None
 
 
 def family(activation):
@@ -60,40 +112,45 @@ def _as_float(x):
     return ops.cast(x, "float32")
 
 
-def dead_fraction(outputs, unit_axis=-1):
-    """Fraction of units whose output is zero (or below) for every sample.
-
-    A unit is one index along `unit_axis` (a Dense unit, a conv channel);
-    all other axes (batch, space, time) are reduced over.
-    """
-    x = _as_float(outputs)
-    x = ops.moveaxis(x, unit_axis, -1)
-    units = x.shape[-1]
-    x = ops.reshape(x, (-1, units))
-    alive = ops.cast(ops.greater(ops.max(x, axis=0), 0.0), "float32")
-    return 1.0 - ops.mean(alive)
+def _static_size(x):
+    size = 1
+    for d in x.shape:
+        size *= int(d)
+    return size
 
 
-def saturation_fraction(outputs, activation):
-    """Fraction of outputs pinned near the activation's bounds.
+def unit_max(outputs, unit_axis=-1):
+    """Each unit's largest output over every other axis (batch, space,
+    time): a unit whose maximum is zero or below is dead for these samples.
+    A unit is one index along `unit_axis` (a Dense unit, a conv channel)."""
+    x = ops.moveaxis(_as_float(outputs), unit_axis, -1)
+    return ops.max(ops.reshape(x, (-1, x.shape[-1])), axis=0)
 
-    For softmax, the fraction of samples whose largest probability exceeds
-    1 - margin: the distribution has collapsed onto one class.
+
+def pinned_count(outputs, activation):
+    """(how many outputs sit near the activation's bounds, out of how many).
+
+    For softmax, how many samples have a largest probability above
+    1 - margin (the distribution has collapsed onto one class), out of the
+    samples. The totals are static.
     """
     x = _as_float(outputs)
     if activation == "softmax":
-        return ops.mean(
-            ops.cast(ops.greater(ops.max(x, axis=-1), 1.0 - SATURATION_MARGIN),
-                     "float32"))
+        pinned = ops.greater(ops.max(x, axis=-1), 1.0 - SATURATION_MARGIN)
+        return ops.sum(ops.cast(pinned, "float32")), _static_size(x) // x.shape[-1]
     low, high = _BOUNDS[activation]
     pinned = ops.logical_or(ops.less(x, low + SATURATION_MARGIN),
                             ops.greater(x, high - SATURATION_MARGIN))
-    return ops.mean(ops.cast(pinned, "float32"))
+    return ops.sum(ops.cast(pinned, "float32")), _static_size(x)
 
 
-def nonfinite_fraction(outputs):
+def nonfinite_count(outputs):
+    """(how many values are NaN or infinite, out of how many), counted
+    exactly: a mean of flags in float32 is not zero for a finite output of
+    millions of values under XLA."""
     x = _as_float(outputs)
-    return 1.0 - ops.mean(ops.cast(ops.isfinite(x), "float32"))
+    bad = ops.sum(ops.cast(ops.logical_not(ops.isfinite(x)), "int32"))
+    return ops.cast(bad, "float32"), _static_size(x)
 
 
 def l2_norm(x):
@@ -200,35 +257,3 @@ def to_host(x):
         # under numpy 2 for TF tensors; .numpy() is the same copy, quietly.
         return np.asarray(x.numpy())
     return np.asarray(ops.convert_to_numpy(x))
-
-
-def input_statistics(name, array):
-    """Host-side statistics of one probe input array (numpy), for diagnosis.
-
-    Computed once at the start of training; the probe set is small.
-    """
-    a = np.asarray(array)
-    stats = {"name": name, "samples": int(a.shape[0]) if a.ndim else 1,
-             "shape": list(a.shape[1:]), "dtype": str(a.dtype)}
-    if not np.issubdtype(a.dtype, np.number) or a.size == 0:
-        return stats
-    a = a.astype(np.float64)
-    finite = np.isfinite(a)
-    stats["nonfinite_fraction"] = float(1.0 - finite.mean())
-    values = a[finite]
-    if values.size == 0:
-        return stats
-    stats.update(
-        abs_max=float(np.abs(values).max()),
-        min=float(values.min()),
-        max=float(values.max()),
-        mean=float(values.mean()),
-        std=float(values.std()),
-    )
-    if a.ndim >= 2 and a.shape[0] > 1:
-        flat = np.where(finite, a, np.nan).reshape(a.shape[0], -1)
-        with np.errstate(all="ignore"):
-            feature_std = np.nanstd(flat, axis=0)
-        if np.isfinite(feature_std).any():
-            stats["max_feature_std"] = float(np.nanmax(feature_std))
-    return stats

@@ -6,6 +6,7 @@ backend, and the values go to disk exactly as computed (as float32).
 """
 
 import json
+import os
 import time
 
 import numpy as np
@@ -30,6 +31,7 @@ class SummaryWriter:
     """
 
     def __init__(self, log_dir, flush_secs=10):
+        _check_writable(log_dir)
         _wait_for_a_later_file_name(log_dir)
         self._writer = event_file_writer.EventFileWriter(
             log_dir, flush_secs=flush_secs, filename_suffix=FILENAME_SUFFIX
@@ -48,6 +50,19 @@ class SummaryWriter:
             lambda: metadata.create_summary_metadata(
                 metadata.KIND_SCALAR, description=description
             ),
+        )
+
+    def plain_scalar(self, tag, step, value, description=""):
+        """A scalar of TensorBoard's own scalars plugin (float32), which the
+        Scalars and HParams dashboards read."""
+        from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+        self._add(
+            tag,
+            step,
+            np.asarray(value, dtype=np.float32).reshape(()),
+            lambda: scalar_metadata.create_summary_metadata(
+                display_name=tag, description=description),
         )
 
     def vector(self, tag, step, values, columns, description=""):
@@ -98,6 +113,15 @@ class SummaryWriter:
 
     def close(self):
         self._writer.close()
+
+
+def _check_writable(log_dir):
+    """Creates `log_dir` and makes sure a file can be written there, so
+    that a read-only directory is one clear error here rather than a
+    failure in the event writer's background thread."""
+    tf.io.gfile.makedirs(log_dir)
+    if "://" not in str(log_dir) and not os.access(log_dir, os.W_OK | os.X_OK):
+        raise PermissionError("cannot write to %s" % log_dir)
 
 
 def _wait_for_a_later_file_name(log_dir):

@@ -1,21 +1,152 @@
-"""What a record reads, and how often: the fused readout and the "auto" budget.
+"""What a record reads, and how often: the fused readout and the cadence.
 
-Speed itself is measured in benchmarks/overhead.py; these tests check the
-behaviour the budget relies on: one fused read that equals the separate
-reads, a dense start, records spread out once they cost more than their
-share, and a probe that keeps to its own share.
+The cadence's decisions are tested deterministically, with a fake clock
+and simulated step and record costs (speed itself is measured in
+benchmarks/overhead.py); the callback's reads on a real fit.
 """
 
-import time
 import warnings
 
 import keras
 import numpy as np
 
 from tensorboard_plugin_trainhealth import TrainHealthCallback
-from tensorboard_plugin_trainhealth import callback as callback_lib
+from tensorboard_plugin_trainhealth import cadence as cadence_lib
 from tensorboard_plugin_trainhealth import metadata as md
 from tensorboard_plugin_trainhealth.callback import TrainHealthWarning
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+def simulate(cadence, clock, steps, step_time, record_cost, probe_cost,
+             start=0, steps_per_epoch=None):
+    """Drives `cadence` as the callback does over `steps` steps, each
+    costing `step_time`; returns (recorded steps, probed steps, seconds
+    spent recording)."""
+    recorded, probed, spent = [], [], 0.0
+    for completed in range(start, start + steps + 1):
+        if steps_per_epoch and (completed - start) % steps_per_epoch == 0:
+            cadence.epoch_started()
+        cadence.step_started(completed)
+        step = completed - 1
+        if step >= start and cadence.is_due(step):
+            began = clock()
+            probe = cadence.probe_due(step)
+            clock.advance(record_cost + (probe_cost if probe else 0.0))
+            cadence.record_done(step, clock() - began,
+                                probe_cost if probe else None)
+            spent += clock() - began
+            recorded.append(step)
+            if probe:
+                probed.append(step)
+        if completed == cadence.next_record:
+            clock.advance(0.0)
+            cadence.snapshot_done(0.0)
+        if completed < start + steps:
+            clock.advance(step_time)
+    return recorded, probed, spent
+
+
+def _cadence(total, every="auto", start=0):
+    clock = FakeClock()
+    return cadence_lib.Cadence(every, total, start, clock), clock
+
+
+def test_dense_start_records_every_floor_steps_with_the_probe():
+    cadence, clock = _cadence(total=3000)  # floor: 3000 / 300 = 10
+    recorded, probed, _ = simulate(cadence, clock, 3000, step_time=0.01,
+                                   record_cost=0.005, probe_cost=0.02)
+    dense = recorded[:cadence_lib.DENSE_RECORDS]
+    assert dense == list(range(0, 10 * cadence_lib.DENSE_RECORDS, 10))
+    assert probed[:cadence_lib.DENSE_RECORDS] == dense
+
+
+def test_a_long_fit_spends_its_budget_and_no_more():
+    # 100,000 steps of 10 ms: records cost 50 ms each, probes 250 ms.
+    total = 100_000
+    cadence, clock = _cadence(total)
+    recorded, probed, spent = simulate(cadence, clock, total, step_time=0.01,
+                                       record_cost=0.05, probe_cost=0.25,
+                                       steps_per_epoch=1000)
+    training = total * 0.01
+    # 50 ms per record at 0.75% of 10 ms steps: one record per 667 steps,
+    # rounded up to the next nice period.
+    assert cadence.period == 1000
+    dense = 2 + int(cadence_lib.DENSE_SECONDS / 0.3)
+    assert set(np.diff(recorded[dense + 1:])) == {1000}
+    budget = (cadence_lib.RECORD_BUDGET + cadence_lib.PROBE_BUDGET) * training
+    assert spent <= dense * 0.3 + budget + 0.3
+    # The probe kept to its own share after the dense start, and ran.
+    later_probes = [s for s in probed if s > recorded[dense]]
+    assert 0 < len(later_probes) * 0.25 <= cadence_lib.PROBE_BUDGET * training + 0.25
+    # Coverage: a long fit is covered by its budget alone.
+    assert max(np.diff(probed)) <= total // 10
+
+
+def test_a_short_fit_is_covered_end_to_end_whatever_records_cost():
+    # Records cost 20x a step: the budget alone would leave a 1000-step fit
+    # with a handful of records after the dense start.
+    total = 1000
+    cadence, clock = _cadence(total)
+    recorded, probed, _ = simulate(cadence, clock, total, step_time=0.001,
+                                   record_cost=0.02, probe_cost=0.05,
+                                   steps_per_epoch=100)
+    longest = total // 10
+    assert max(np.diff(recorded)) <= longest
+    assert max(np.diff(probed)) <= longest
+    assert recorded[-1] >= total - longest
+    assert probed[-1] >= total - longest
+
+
+def test_the_dense_start_ends_once_it_has_cost_its_seconds():
+    cadence, clock = _cadence(total=30_000)
+    recorded, _, _ = simulate(cadence, clock, 30_000, step_time=0.01,
+                              record_cost=0.3, probe_cost=0.0)
+    # The first record traces and is not counted; then 0.3 s each, until
+    # they have cost more than DENSE_SECONDS.
+    dense_records = 2 + int(cadence_lib.DENSE_SECONDS / 0.3)
+    assert recorded[:dense_records] == list(range(0, 100 * dense_records, 100))
+    assert recorded[dense_records] - recorded[dense_records - 1] > 100
+
+
+def test_a_fixed_cadence_records_and_probes_every_n_steps():
+    cadence, clock = _cadence(total=100, every=7)
+    recorded, probed, _ = simulate(cadence, clock, 100, step_time=0.001,
+                                   record_cost=1.0, probe_cost=1.0)
+    assert recorded == list(range(0, 100, 7))
+    assert probed == recorded
+
+
+def test_a_later_fit_continues_on_due_steps():
+    cadence, clock = _cadence(total=40, every=3, start=8)
+    recorded, _, _ = simulate(cadence, clock, 40, step_time=0.01,
+                              record_cost=0.001, probe_cost=0.001, start=8)
+    assert recorded == list(range(9, 48, 3))
+
+
+def test_an_unknown_length_has_the_unknown_floor_and_no_coverage_bound():
+    cadence, _ = _cadence(total=None)
+    assert cadence.period == cadence_lib.STEPS_WHEN_UNKNOWN
+    assert cadence.max_gap is None
+
+
+def test_nice_periods():
+    assert [cadence_lib.nice_at_least(n) for n in (1, 3, 7, 11, 60, 101)] == \
+        [1, 5, 10, 20, 100, 200]
+    assert [cadence_lib.nice_at_most(n) for n in (1, 3, 7, 11, 60, 101)] == \
+        [1, 2, 5, 10, 50, 100]
+
+
+# -- the callback's reads, on a real fit ----------------------------------------
 
 
 def _data(n=2048, d=8, seed=0):
@@ -36,16 +167,43 @@ def _model(d=8, width=16, seed=0):
     return model
 
 
-def _fit(model, x, y, log_dir, epochs, batch_size=16, **kwargs):
+def _fit(model, x, y, log_dir, epochs, batch_size=16, clock=None, **kwargs):
     cb = TrainHealthCallback(str(log_dir), verbose=0, **kwargs)
+    if clock is not None:
+        cb._clock = clock
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TrainHealthWarning)
         model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0,
                   callbacks=[cb])
     messages = [str(w.message) for w in caught
-                if issubclass(w.category, TrainHealthWarning)
-                and "TrainHealthCallback" in str(w.message)]
+                if issubclass(w.category, TrainHealthWarning)]
     return cb, messages
+
+
+class TickingClock(FakeClock):
+    """Advances by a fixed tick at every reading: every timed piece of work
+    seems to cost one tick, whatever this machine's speed."""
+
+    def __init__(self, tick):
+        super().__init__()
+        self.tick = tick
+
+    def __call__(self):
+        self.now += self.tick
+        return self.now
+
+
+def test_a_real_fit_is_recorded_to_its_end_with_no_long_gap(tmp_path):
+    x, y = _data(n=2048)
+    model = _model()
+    cb, messages = _fit(model, x, y, tmp_path / "run", epochs=3,
+                        clock=TickingClock(0.05))
+    assert messages == []
+    total = 3 * 2048 // 16
+    for tag in (md.VARIABLE_WEIGHT_NORM, md.LAYER_DEAD_FRACTION):
+        steps = list(cb.series.matrices[tag].steps)
+        assert steps[0] == 0 and steps[-1] == total - 1, tag
+        assert max(np.diff(steps)) <= total // 10, (tag, steps)
 
 
 def test_fused_read_is_used_and_equals_the_separate_reads(tmp_path):
@@ -54,14 +212,15 @@ def test_fused_read_is_used_and_equals_the_separate_reads(tmp_path):
     cb, messages = _fit(model, x, y, tmp_path / "run", epochs=1,
                         every_n_steps=4)
     assert messages == []
+    reads = cb._fit.reads
     # The fused path was taken all along, not silently replaced.
-    assert cb._readout is not None and cb._readout_error is None
+    assert reads.readout is not None and reads.readout_error is None
 
     # Same model state, read both ways.
-    cb._snapshot_weights(0)
-    snapshot = cb._snapshot[1]
-    fused = cb._read_fused(snapshot)
-    separate = cb._read_separately(snapshot)
+    reads.snapshot_weights(0)
+    snapshot = reads.snapshot[1]
+    fused = reads.read_fused(snapshot)
+    separate = reads.read_separately(snapshot)
     for name in ("weight_norm", "update_norm", "snapshot_norm", "grad_norm",
                  "grad_step", "loss", "learning_rate"):
         np.testing.assert_allclose(fused[name], separate[name], rtol=1e-5,
@@ -74,45 +233,18 @@ def test_fused_read_is_used_and_equals_the_separate_reads(tmp_path):
     np.testing.assert_allclose(fused["learning_rate"], 0.05, rtol=1e-6)
 
 
-def test_auto_records_densely_first_then_within_its_budget(tmp_path):
-    # A tiny model: a step costs about as much as a record's bookkeeping,
-    # so the budget must spread records out after the dense start.
-    x, y = _data(n=4096)
-    model = _model()
-    cb, messages = _fit(model, x, y, tmp_path / "run", epochs=3)
-    assert messages == []
-    steps = list(cb.series.matrices[md.VARIABLE_WEIGHT_NORM].steps)
-    total = 3 * 4096 // 16
-    floor = -(-total // callback_lib.AUTO_RECORDS_PER_FIT)
-    dense = steps[:callback_lib.AUTO_DENSE_RECORDS]
-    assert dense == list(range(0, floor * len(dense), floor))
-    assert len(dense) == callback_lib.AUTO_DENSE_RECORDS
-    # Records, once measured, cost far more than 0.75% of a step each: after
-    # the dense start they are spread far apart (the first gap only reaches
-    # the next multiple of the new cadence).
-    later = np.diff(steps[callback_lib.AUTO_DENSE_RECORDS:])
-    assert len(later) > 0 and later.min() >= 10 * floor, steps
-    assert cb._every >= 10 * floor
-
-    # The probe kept to its own share of the time after the dense start.
-    probe = cb.series.matrices[md.LAYER_DEAD_FRACTION]
-    assert list(probe.steps[:len(dense)]) == dense
-    assert cb._budget_start is not None
-    elapsed = time.perf_counter() - cb._budget_start
-    assert cb._probe_spent <= (callback_lib.PROBE_OVERHEAD_BUDGET * elapsed
-                               + max(cb._probe_costs))
-
-
 def test_a_set_cadence_records_every_signal_at_every_record(tmp_path):
     x, y = _data(n=512)
     model = _model()
     cb, messages = _fit(model, x, y, tmp_path / "run", epochs=2,
-                        every_n_steps=3)
+                        every_n_steps=5)
     assert messages == []
-    expected = list(range(0, 64, 3))
+    expected = list(range(0, 64, 5)) + [63]  # and the fit's last step
     assert list(cb.series.matrices[md.VARIABLE_WEIGHT_NORM].steps) == expected
     assert list(cb.series.matrices[md.LAYER_DEAD_FRACTION].steps) == expected
-    assert list(cb.series.matrices[md.VARIABLE_GRAD_NORM].steps) == expected
+    # Gradient norms are measured inside the step, on due steps only.
+    assert list(cb.series.matrices[md.VARIABLE_GRAD_NORM].steps) == \
+        list(range(0, 64, 5))
 
 
 def test_a_failing_fused_read_falls_back_to_guarded_reads(tmp_path,
@@ -129,12 +261,14 @@ def test_a_failing_fused_read_falls_back_to_guarded_reads(tmp_path,
                         every_n_steps=2)
     # Nothing was lost and nobody was bothered: the separate reads took over.
     assert messages == []
-    assert cb._readout is None
-    assert "injected fused failure" in str(cb._readout_error)
+    assert cb._fit.reads.readout is None
+    assert "injected fused failure" in str(cb._fit.reads.readout_error)
+    due = list(range(0, 32, 2))
     for tag in (md.VARIABLE_WEIGHT_NORM, md.VARIABLE_UPDATE_RATIO,
-                md.VARIABLE_GRAD_NORM, md.LAYER_DEAD_FRACTION):
-        assert list(cb.series.matrices[tag].steps) == list(range(0, 32, 2)), tag
-    assert list(cb.series.step_scalars[md.STEP_LOSS].steps) == list(range(0, 32, 2))
+                md.LAYER_DEAD_FRACTION):
+        assert list(cb.series.matrices[tag].steps)[:len(due)] == due, tag
+    assert list(cb.series.matrices[md.VARIABLE_GRAD_NORM].steps) == due
+    assert list(cb.series.step_scalars[md.STEP_LOSS].steps) == due + [31]
 
 
 def test_a_callback_added_to_a_trained_model_records_on_due_steps(tmp_path):
@@ -156,7 +290,7 @@ def test_compiled_reads_are_kept_on_the_model_across_fits(tmp_path):
     second, messages = _fit(model, x, y, tmp_path / "b", epochs=1,
                             every_n_steps=4)
     assert messages == []
-    assert second._readout is first._readout
-    assert second._probe._fn is first._probe._fn
+    assert second._fit.reads.readout is first._fit.reads.readout
+    assert second._fit.probe._compiled is first._fit.probe._compiled
     assert list(second.series.matrices[md.VARIABLE_GRAD_NORM].steps) == \
         list(range(16, 32, 4))

@@ -16,12 +16,14 @@ from tensorboard_plugin_trainhealth.callback import TrainHealthWarning
 from tests import providers
 
 
-def _fit(model, x, y, log_dir, epochs=2, batch_size=32, callbacks=(), **kwargs):
+def _fit(model, x, y, log_dir, epochs=2, batch_size=32, callbacks=(),
+         fit_kwargs=None, **kwargs):
     cb = TrainHealthCallback(str(log_dir), verbose=0, **kwargs)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TrainHealthWarning)
         history = model.fit(x, y, epochs=epochs, batch_size=batch_size,
-                            verbose=0, callbacks=[cb, *callbacks])
+                            verbose=0, callbacks=[cb, *callbacks],
+                            **(fit_kwargs or {}))
     health_warnings = [str(w.message) for w in caught
                        if issubclass(w.category, TrainHealthWarning)]
     return cb, history, health_warnings
@@ -52,7 +54,8 @@ def test_dead_layer_reads_fully_dead_and_live_layer_reads_alive(tmp_path):
     assert dead_fraction.names == ["dead", "alive"]
     np.testing.assert_array_equal(_column(dead_fraction, "dead"), 1.0)
     np.testing.assert_array_equal(_column(dead_fraction, "alive"), 0.0)
-    assert list(dead_fraction.steps) == [0, 2, 4, 6, 8, 10, 12, 14]
+    # Every second step, and the fit's last step (15).
+    assert list(dead_fraction.steps) == [0, 2, 4, 6, 8, 10, 12, 14, 15]
 
 
 def test_sigmoid_fed_huge_inputs_reads_saturated(tmp_path):
@@ -175,8 +178,8 @@ def test_summaries_read_back_identically_through_both_data_paths(tmp_path):
                                        expected.values, rtol=1e-6)
         np.testing.assert_allclose(run.epoch("loss").values,
                                    cb.series.epoch("loss").values, rtol=1e-6)
-        assert run.facts["loss"] == {"name": "binary_crossentropy",
-                                     "from_logits": False}
+        assert [(l["name"], l["from_logits"]) for l in run.facts["losses"]] \
+            == [("binary_crossentropy", False)]
         assert run.facts["gradient_source"] == "optimizer"
 
 
@@ -293,12 +296,14 @@ def test_on_critical_stop_ends_training_and_says_why(tmp_path, capsys):
     y = rng.integers(0, 2, size=(256,)).astype("float32")
     model = _small_classifier()
     cb = TrainHealthCallback(str(tmp_path / "run"), on_critical="stop")
-    with pytest.warns(TrainHealthWarning, match="not normalized"):
-        history = model.fit(x, y, epochs=5, verbose=0, callbacks=[cb])
+    history = model.fit(x, y, epochs=5, verbose=0, callbacks=[cb])
     assert len(history.history["loss"]) == 1  # stopped in the first epoch
     out = capsys.readouterr().out
     assert "stopping training (on_critical='stop')" in out
-    assert "unscaled_inputs" in out or "not normalized" in out
+    assert "not normalized" in out
+    # The record of the last step reached is there.
+    last = int(keras.ops.convert_to_numpy(model.optimizer.iterations)) - 1
+    assert cb.series.matrices[md.VARIABLE_WEIGHT_NORM].steps[-1] == last
     # The alert is in the run's summaries too.
     tensors = reader.open_logdir(str(tmp_path)).list_tensors(
         context.RequestContext(), experiment_id="", plugin_name=md.PLUGIN_NAME)
@@ -312,7 +317,9 @@ def test_on_critical_warn_keeps_training(tmp_path):
     model = _small_classifier()
     cb, history, health_warnings = _fit(model, x, y, tmp_path / "run", epochs=3)
     assert len(history.history["loss"]) == 3
-    assert any("not normalized" in w for w in health_warnings)
+    assert any(a.get("kind") == "unscaled_inputs"
+               for _, a in cb.series.live_alerts)
+    assert health_warnings == []
 
 
 def _optimizer_state(model):
@@ -383,3 +390,66 @@ def test_checkpoint_of_a_fresh_model_loads_into_a_model_with_the_tap(tmp_path):
                         every_n_steps=2)
         assert list(cb.series.matrices[md.VARIABLE_GRAD_NORM].steps) == \
             [16, 18, 20, 22]
+
+
+def test_the_loss_at_an_epochs_last_step_is_the_training_loss(tmp_path):
+    # Every step is recorded, the epochs' last ones too: after validation
+    # the loss tracker holds the validation loss, which must not be taken.
+    x, y = _classification_data()
+    model = _small_classifier()
+    cb, history, _ = _fit(model, x, y, tmp_path / "run", epochs=3,
+                          every_n_steps=1,
+                          fit_kwargs={"validation_split": 0.25})
+    loss = cb.series.scalar(md.STEP_LOSS)
+    ends = [cb.series.step_of_epoch(e) - 1 for e in range(3)]
+    at_ends = [loss.values[list(loss.steps).index(s)] for s in ends]
+    np.testing.assert_allclose(at_ends, history.history["loss"], rtol=1e-5)
+    assert not np.allclose(at_ends, history.history["val_loss"], rtol=1e-3)
+
+
+def test_a_fit_is_recorded_to_its_last_step(tmp_path):
+    x, y = _classification_data()  # 256 samples: 8 steps per epoch
+    model = _small_classifier()
+    cb, _, _ = _fit(model, x, y, tmp_path / "run", epochs=2, every_n_steps=6)
+    for tag in (md.VARIABLE_WEIGHT_NORM, md.LAYER_DEAD_FRACTION):
+        assert list(cb.series.matrices[tag].steps) == [0, 6, 12, 15], tag
+    assert list(cb.series.scalar(md.STEP_LOSS).steps) == [0, 6, 12, 15]
+    run = reader.read_run(reader.open_logdir(str(tmp_path)),
+                          context.RequestContext(), "", "run")
+    assert run.matrices[md.VARIABLE_WEIGHT_NORM].steps[-1] == 15
+
+
+def test_a_fit_stopped_early_is_recorded_to_the_step_it_stopped_at(tmp_path):
+    class StopAt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                self.model.stop_training = True
+
+    x, y = _classification_data()
+    model = _small_classifier()
+    cb, _, _ = _fit(model, x, y, tmp_path / "run", epochs=3, every_n_steps=5,
+                    callbacks=[StopAt()])
+    assert cb.series.matrices[md.VARIABLE_WEIGHT_NORM].steps[-1] == 2
+
+
+def test_each_live_alert_is_printed_once_as_one_line(tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    x = rng.uniform(0, 50000, size=(256, 8)).astype("float32")
+    y = rng.integers(0, 2, size=(256,)).astype("float32")
+    model = _small_classifier()
+    cb = TrainHealthCallback(str(tmp_path / "run"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[cb])
+    lines = [l for l in capsys.readouterr().out.splitlines()
+             if "Train Health" in l]
+    raised = cb.series.live_alerts
+    assert raised and len(lines) == len(raised)
+    assert all(l.startswith("Train Health [") for l in lines)
+    assert not [w for w in caught if issubclass(w.category, TrainHealthWarning)]
+
+    model = _small_classifier()
+    quiet = TrainHealthCallback(str(tmp_path / "quiet"), verbose=0)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[quiet])
+    assert quiet.series.live_alerts
+    assert "Train Health" not in capsys.readouterr().out

@@ -27,6 +27,7 @@ from tensorboard_plugin_trainhealth import diagnosis
 from tensorboard_plugin_trainhealth import gradients
 from tensorboard_plugin_trainhealth import metadata as md
 from tensorboard_plugin_trainhealth import reader
+from tensorboard_plugin_trainhealth import readout as readout_lib
 from tensorboard_plugin_trainhealth import stats
 from tensorboard_plugin_trainhealth.callback import TrainHealthWarning
 
@@ -80,7 +81,7 @@ FAULTS = {
                 md.VARIABLE_GRAD_NORM, md.VARIABLE_WEIGHT_NORM),
     "update_ratios": ((stats, "update_norms"), "update_ratios",
                       md.VARIABLE_WEIGHT_NORM, md.VARIABLE_UPDATE_RATIO),
-    "activation_stats": ((stats, "dead_fraction"), "activation_stats",
+    "activation_stats": ((stats, "unit_max"), "activation_stats",
                          md.VARIABLE_GRAD_NORM, md.LAYER_DEAD_FRACTION),
     "gradient_norms": ((gradients, "_dense_values"), "gradient norms",
                        md.LAYER_DEAD_FRACTION, md.VARIABLE_GRAD_NORM),
@@ -88,7 +89,7 @@ FAULTS = {
                   md.VARIABLE_GRAD_NORM, None),
     "epoch": ((callback_lib.TrainHealthCallback, "_write_epoch"), "epoch",
               md.VARIABLE_GRAD_NORM, None),
-    "loss": ((callback_lib, "_current_loss"), "loss",
+    "loss": ((readout_lib, "current_loss"), "loss",
              md.VARIABLE_GRAD_NORM, None),
 }
 
@@ -172,6 +173,54 @@ def test_records_survive_a_fit_that_raises(error, tmp_path):
     np.testing.assert_array_equal(
         run.matrices[md.VARIABLE_GRAD_NORM].steps,
         cb.series.matrices[md.VARIABLE_GRAD_NORM].steps)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("boom")],
+                         ids=["ctrl_c", "exception"])
+def test_the_last_step_of_an_interrupted_fit_is_recorded_by_the_next(error,
+                                                                     tmp_path):
+    x, y = _data()
+    model = _model()
+    cb = TrainHealthCallback(str(tmp_path / "run"), every_n_steps=3, verbose=0)
+    with pytest.raises(type(error)):
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0,
+                  callbacks=[cb, _Interrupt(5, error)])
+    # Steps 0-4 ran; 0 and 3 were due. A notebook's next fit finishes the
+    # interrupted one first: its last step, 4, is recorded.
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[cb])
+    steps = list(_read(tmp_path).matrices[md.VARIABLE_WEIGHT_NORM].steps)
+    assert steps[:3] == [0, 3, 4], steps
+    assert steps[-1] == 5 + len(x) // 32 - 1
+
+
+INTERRUPTED_TRAINER = r"""
+import sys, numpy as np, keras
+from tensorboard_plugin_trainhealth import TrainHealthCallback
+
+class Interrupt(keras.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 5:
+            raise KeyboardInterrupt
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(320, 6)).astype("float32")
+y = (x.sum(axis=1) > 0).astype("float32")
+model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.Dense(1, activation="sigmoid")])
+model.compile("adam", "binary_crossentropy")
+model.fit(x, y, epochs=2, batch_size=32, verbose=0,
+          callbacks=[TrainHealthCallback(sys.argv[1], every_n_steps=3, verbose=0),
+                     Interrupt()])
+"""
+
+
+def test_the_last_step_of_a_fit_killed_by_ctrl_c_is_recorded_at_exit(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_TRAINER, str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300)
+    assert "KeyboardInterrupt" in result.stderr
+    steps = list(_read(tmp_path).matrices[md.VARIABLE_WEIGHT_NORM].steps)
+    assert steps == [0, 3, 4], steps
 
 
 def test_nan_loss_with_terminate_on_nan_keeps_the_last_records(tmp_path):
@@ -307,7 +356,7 @@ def test_mixed_precision_records_unscaled_finite_gradients(tmp_path):
     assert np.all(norms > 0)
 
 
-def test_very_wide_layer_gets_a_smaller_probe(tmp_path):
+def test_very_wide_layer_is_probed_in_chunks_with_every_sample(tmp_path):
     x, y = _data(n=256)
     model = keras.Sequential([
         keras.Input((6,)),
@@ -318,10 +367,17 @@ def test_very_wide_layer_gets_a_smaller_probe(tmp_path):
     cb = TrainHealthCallback(str(tmp_path / "run"), every_n_steps=4, verbose=0)
     model.fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[cb])
     budget = callback_lib.PROBE_MEMORY_BUDGET_BYTES
-    samples = cb.series.facts["probe_samples"]
-    assert 1 <= samples < 256
-    assert samples * 100_000 * 8 <= budget
-    assert len(cb.series.matrices[md.LAYER_DEAD_FRACTION].steps) > 0
+    probe = cb.series.facts["probe"]
+    assert probe["samples"] == 256 and probe["requested"] == 256
+    assert probe["chunks"] > 1
+    assert (256 // probe["chunks"]) * 100_000 * 8 <= budget
+    dead = cb.series.matrices[md.LAYER_DEAD_FRACTION]
+    assert len(dead.steps) > 0
+    # The same fraction as reading all 256 outputs at once, on the host.
+    kernel, bias = (np.asarray(w) for w in model.get_layer("wide").get_weights())
+    outputs = np.maximum(np.asarray(x[:256]) @ kernel + bias, 0)
+    np.testing.assert_allclose(dead.values[-1, 0],
+                               np.mean(outputs.max(axis=0) <= 0), atol=1e-6)
 
 
 LIVE_TRAINER = r"""
@@ -374,3 +430,31 @@ def test_reading_while_a_training_writes(tmp_path):
     final = _read(tmp_path).matrices[md.VARIABLE_GRAD_NORM]
     assert final.steps[-1] == 4 * 10 - 1
     assert seen[-1] <= final.steps[-1]
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A directory on a read-only file system (where root cannot write
+    either); skips where mounting is not allowed."""
+    mount_point = tmp_path / "read_only"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount_point)],
+        capture_output=True)
+    if result.returncode != 0:
+        pytest.skip("cannot mount a read-only file system here")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], capture_output=True)
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_read_only_log_dir_gives_one_warning_and_no_traceback(read_only_dir,
+                                                                capfd):
+    cb, history, messages = _fit(read_only_dir)
+    assert len(history.history["loss"]) == EPOCHS
+    assert len(messages) == 1 and "writer switched off" in messages[0], messages
+    assert "Traceback" not in capfd.readouterr().err
+    # Live diagnosis still works from memory.
+    assert len(cb.series.matrices[md.VARIABLE_GRAD_NORM].steps) > 0
