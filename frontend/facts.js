@@ -7,7 +7,9 @@
 // nothing in it stops the rest of the run from being shown.
 
 import {el} from "./dom.js";
-import {compactValue, formatPercent, formatValue, plural} from "./format.js";
+import {
+  compactValue, formatNumber, formatPercent, formatValue, plural,
+} from "./format.js";
 
 /** `key` of a recorded object, only if it is its own (a fact named like
  *  an Object method is just a fact). */
@@ -26,21 +28,27 @@ function joined(parts, separator = ", ") {
       .join(separator);
 }
 
+/** A per-sample shape: "[28, 28]", or "scalar". */
 function shapeText(shape) {
-  return Array.isArray(shape) ? `[${shape.map(formatValue).join(", ")}]` : null;
+  if (!Array.isArray(shape)) return null;
+  return shape.length ? `[${shape.map(formatValue).join(", ")}]` : "scalar";
+}
+
+/** A statistic of recorded values, to 4 significant digits. */
+function stat(value) {
+  return typeof value === "number" ? formatNumber(value) : null;
 }
 
 /** "min–max, mean m, std s" of a statistics object. */
 function rangeText(stats) {
-  const min = own(stats, "min");
-  const max = own(stats, "max");
+  const min = stat(own(stats, "min"));
+  const max = stat(own(stats, "max"));
+  const mean = stat(own(stats, "mean"));
+  const std = stat(own(stats, "std"));
   return joined([
-    typeof min === "number" && typeof max === "number" ?
-      `${formatValue(min)}–${formatValue(max)}` : null,
-    typeof own(stats, "mean") === "number" ?
-      `mean ${formatValue(own(stats, "mean"))}` : null,
-    typeof own(stats, "std") === "number" ?
-      `std ${formatValue(own(stats, "std"))}` : null,
+    min !== null && max !== null ? `${min}–${max}` : null,
+    mean !== null ? `mean ${mean}` : null,
+    std !== null ? `std ${std}` : null,
   ]);
 }
 
@@ -73,8 +81,8 @@ function measuredText(m) {
   ];
   return joined([
     rangeText(m),
-    typeof own(m, "prediction_std") === "number" ?
-      `spread across samples ${formatValue(own(m, "prediction_std"))}` : null,
+    stat(own(m, "prediction_std")) !== null ?
+      `spread across samples ${stat(own(m, "prediction_std"))}` : null,
     typeof own(m, "top_class_share") === "number" ?
       `top class ${formatPercent(own(m, "top_class_share"))}` : null,
     ...flags,
@@ -174,7 +182,18 @@ function modelRow(model) {
       Array.isArray(layers) ? plural(layers.length, "layer") : null,
     ]),
     items: Array.isArray(layers) ? layers.map(compactValue) : null,
+    fold: true,
   };
+}
+
+/** "Adam, learning_rate 0.001": the class, then its settings. */
+function optimizerRow(optimizer) {
+  if (!isObject(optimizer)) return null;
+  const rest = Object.entries(optimizer).filter(([k]) => k !== "class");
+  return {label: "optimizer", text: joined([
+    typeof own(optimizer, "class") === "string" ? own(optimizer, "class") :
+      null,
+    ...rest.map(([k, v]) => `${k} ${compactValue(v)}`)])};
 }
 
 function writerRow(writer) {
@@ -190,8 +209,7 @@ function writerRow(writer) {
 // heatmaps' rows) is plumbing the heatmaps already show.
 const ROWS = new Map([
   ["model", modelRow],
-  ["optimizer", (v) => (isObject(v) ?
-    {label: "optimizer", text: compactValue(v)} : null)],
+  ["optimizer", optimizerRow],
   ["losses", (v) => listRow("losses", v, lossText, "loss", "losses")],
   ["loss", (v) => (isObject(v) ? {label: "loss", text: lossText(v)} : null)],
   ["outputs", (v) => listRow("outputs", v, outputText, "output")],
@@ -203,7 +221,8 @@ const ROWS = new Map([
 ]);
 
 /**
- * The panel's rows: [{label, text, items (lines, or null)}]. The known
+ * The panel's rows: [{label, text, items (lines, or null), fold (the
+ * lines folded away whatever their number)}]. The known
  * facts first, in ROWS's order; `loss` only for old runs without
  * `losses`; anything else after them, as recorded.
  */
@@ -229,12 +248,12 @@ export function factRows(facts) {
 
 const INLINE_ITEMS = 6;  // longer lists of a row are folded
 
-function rowItems(items) {
+function rowItems(row) {
   const list = el("ul", "th-fact-items", null,
-      items.map((line) => el("li", null, line)));
-  if (items.length <= INLINE_ITEMS) return list;
+      row.items.map((line) => el("li", null, line)));
+  if (row.items.length <= INLINE_ITEMS && !row.fold) return list;
   return el("details", "th-fact-more", null, [
-    el("summary", null, `show all ${items.length}`), list,
+    el("summary", null, `show all ${row.items.length}`), list,
   ]);
 }
 
@@ -246,7 +265,7 @@ export function factsPanel(facts) {
       el("th", null, row.label),
       el("td", null, null, [
         el("span", "th-fact-text", row.text),
-        row.items && row.items.length ? rowItems(row.items) : null,
+        row.items && row.items.length ? rowItems(row) : null,
       ]),
     ]));
   }

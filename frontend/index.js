@@ -14,13 +14,12 @@
  *  the imports of another, only later; test/entry.test.mjs keeps it
  *  complete. */
 export const MODULES = [
-  "./app.js", "./host.js", "./refresh.js", "./model.js", "./runview.js",
-  "./rundata.js", "./catalogue.js", "./alerts.js", "./runlist.js",
-  "./detail.js", "./compare.js", "./panels.js", "./facts.js", "./dom.js",
-  "./charts.js", "./heatmap.js", "./heatmapdraw.js", "./chartdata.js",
-  "./colors.js",
-  "./format.js", "./layerfilter.js", "./urlstate.js", "./runfilter.js",
-  "./uplot.js",
+  "./prefetch.js", "./app.js", "./uplot.js", "./host.js", "./refresh.js",
+  "./model.js", "./runview.js", "./rundata.js", "./catalogue.js",
+  "./alerts.js", "./runlist.js", "./detail.js", "./compare.js",
+  "./panels.js", "./facts.js", "./dom.js", "./charts.js", "./heatmap.js",
+  "./heatmapdraw.js", "./chartdata.js", "./colors.js", "./format.js",
+  "./layerfilter.js", "./urlstate.js", "./runfilter.js",
 ];
 
 export const STYLESHEETS = ["uplot.css", "style.css"];
@@ -41,14 +40,15 @@ export async function render() {
   STYLESHEETS.forEach(addStylesheet);
   const modules = MODULES.map((name) => import(name));
   // The run list and the catalogue are the tab's first requests: asked
-  // for as soon as model.js is here, while the other modules still load.
-  modules[MODULES.indexOf("./model.js")].then((model) => model.prefetch())
+  // for as soon as prefetch.js is here, while the other modules load.
+  modules[MODULES.indexOf("./prefetch.js")].then((p) => p.start())
       .catch(() => {});  // a module that fails to load is reported below
   const root = document.createElement("div");
   root.className = "th-root";
   document.body.appendChild(root);
   try {
-    const [app] = await Promise.all(modules);
+    const loaded = await Promise.all(modules);
+    const app = loaded[MODULES.indexOf("./app.js")];
     return app.start(root);
   } catch (e) {
     root.textContent = `The Train Health tab failed to load: ${e.message}`;

@@ -10,6 +10,7 @@
 
 import {cleanAlerts, nameOf} from "./alerts.js";
 import {decodeCatalogue} from "./catalogue.js";
+import {take} from "./prefetch.js";
 
 /** Decodes one number sent by the plugin ("NaN", "Infinity", "-Infinity"
  *  are how the server writes non-finite floats; null means "no value"). */
@@ -91,7 +92,9 @@ async function getJson(route, params) {
   }
   let response;
   try {
-    response = await fetch(url.href, {credentials: "same-origin"});
+    // The entry asked for the tab's first requests already (prefetch.js).
+    response = await (take(url.href) ||
+        fetch(url.href, {credentials: "same-origin"}));
   } catch (e) {
     throw new FetchError(`TensorBoard did not answer (${e.message})`, 0);
   }
@@ -161,26 +164,9 @@ export function decodeRuns(body, signature) {
   };
 }
 
-let prefetchedRuns = null;
-let prefetchedCatalogue = null;
-
-/** Asks for the whole run list and the catalogue now; the next
- *  fetchRuns() for the whole list and fetchCatalogue() take these answers
- *  (the entry calls it while the tab's other modules load). */
-export function prefetch() {
-  if (!prefetchedRuns) prefetchedRuns = getJson("./runs", {});
-  if (!prefetchedCatalogue) prefetchedCatalogue = getJson("./catalogue", {});
-  // Reported by the fetch that takes them, not as unhandled rejections
-  // in the meantime.
-  prefetchedRuns.catch(() => {});
-  prefetchedCatalogue.catch(() => {});
-}
-
 /** The signal catalogue (see catalogue.js). */
 export async function fetchCatalogue() {
-  const answer = prefetchedCatalogue || getJson("./catalogue", {});
-  prefetchedCatalogue = null;
-  const {body} = await answer;
+  const {body} = await getJson("./catalogue", {});
   return decodeCatalogue(body);
 }
 
@@ -198,14 +184,7 @@ export async function fetchRuns(options) {
   if (options && options.search) params.search = options.search;
   if (options && options.offset) params.offset = Math.floor(options.offset);
   if (options && options.limit) params.limit = Math.floor(options.limit);
-  let answer;
-  if (prefetchedRuns && !Object.keys(params).length) {
-    answer = prefetchedRuns;
-    prefetchedRuns = null;
-  } else {
-    answer = getJson("./runs", params);
-  }
-  const {body, signature} = await answer;
+  const {body, signature} = await getJson("./runs", params);
   return decodeRuns(body, signature);
 }
 

@@ -169,6 +169,7 @@ FORMATS = ("json", "f32")
 # nothing a request says ever reaches the file system.
 ASSETS = {
     "index.js": "text/javascript",
+    "prefetch.js": "text/javascript",
     "app.js": "text/javascript",
     "host.js": "text/javascript",
     "refresh.js": "text/javascript",

@@ -940,7 +940,7 @@ def test_junk_in_a_run_is_reported_and_the_rest_shown(page, odd_tb):
     rows = dict(zip(detail.locator(".th-facts th").all_text_contents(),
                     detail.locator(".th-facts td").all_text_contents()))
     assert rows["deep"] == "deeper (deeper (deeper …))"
-    assert rows["optimizer"] == "class Adam, learning_rate 0.001"
+    assert rows["optimizer"] == "Adam, learning_rate 0.001"
     assert errors.errors == []
 
 
@@ -1042,6 +1042,11 @@ def test_alerts_fold_their_consequences_and_show_resolved_ones(
     assert items.nth(0).get_attribute("aria-pressed") == "false"
     assert detail.locator(".th-alert-advice").all_text_contents() == [
         "check the inputs", "lower it"]
+    # A resolved alert's marked steps end where its condition did.
+    items.nth(2).click()
+    chart = detail.locator('.th-chart[data-chart="loss"]')
+    wait_until(lambda: chart.get_attribute("data-highlight") == "1-2",
+               what="the resolved alert's steps marked")
     assert errors.errors == []
 
 

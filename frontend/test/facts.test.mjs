@@ -45,7 +45,7 @@ test("today's facts: model, optimizer, losses, outputs, targets, probe", () => {
     "outputs", "targets", "probe", "every_n_steps", "backend"]);
   assert.equal(row(rows, "model").text, "mlp (Functional), 4 layers");
   assert.deepEqual(row(rows, "model").items, ["in", "dense", "cls", "reg"]);
-  assert.equal(row(rows, "optimizer").text, "class Adam, learning_rate 0.001");
+  assert.equal(row(rows, "optimizer").text, "Adam, learning_rate 0.001");
   assert.equal(row(rows, "losses").text, "2 losses");
   assert.deepEqual(row(rows, "losses").items,
       ["cls: binary_crossentropy, weight 0.5", "reg: mse"]);
@@ -70,11 +70,13 @@ test("old runs' facts: one loss, inputs, no probe", () => {
     inputs: [{name: "x", samples: 64, shape: [28, 28], dtype: "uint8",
       nonfinite_fraction: 0, abs_max: 255, min: 0, max: 255,
       mean: f32(33.3), std: f32(78.6)}],
+    targets: [{output: "y", dtype: "float32", shape: [], min: 0, max: 1}],
     probe_samples: 64,
   });
   assert.deepEqual(rows.map((r) => [r.label, r.text]), [
     ["loss", "mse"],
     ["outputs", "out: out (Dense, linear, 1 unit)"],
+    ["targets", "y: float32 scalar · 0–1"],
     ["inputs", "x: uint8 [28, 28] · 0–255, mean 33.3, std 78.6"],
     ["probe_samples", "64"],
   ]);
