@@ -77,17 +77,22 @@ def logdir(tmp_path_factory):
     return root
 
 
+def wait_until_diagnosed(tb, count):
+    """Until `count` runs are listed, and diagnosed (/runs diagnoses for a
+    bounded time per request and answers "pending" for the runs it has
+    not reached)."""
+    tb.wait_for_plugin("trainhealth")
+    tb_process.wait_for(
+        lambda: (lambda body: len(body["runs"]) == count
+                 and not body["pending"])(
+            tb.get_json("/data/plugin/trainhealth/runs")),
+        60, "all runs listed and diagnosed")
+
+
 @pytest.fixture(scope="module")
 def tensorboard(logdir):
     with tb_process.TensorBoardProcess(logdir, load_fast=False) as tb:
-        tb.wait_for_plugin("trainhealth")
-        # Listed, and diagnosed (/runs diagnoses for a bounded time per
-        # request and answers "pending" for the runs it has not reached).
-        tb_process.wait_for(
-            lambda: (lambda body: len(body["runs"]) == len(RUNS)
-                     and not body["pending"])(
-                tb.get_json("/data/plugin/trainhealth/runs")),
-            60, "all runs listed and diagnosed")
+        wait_until_diagnosed(tb, len(RUNS))
         yield tb
 
 
@@ -848,12 +853,7 @@ def odd_tb(tmp_path_factory):
     for name, write in ODD_RUNS.items():
         write(os.path.join(root, name))
     with tb_process.TensorBoardProcess(root, load_fast=False) as tb:
-        tb.wait_for_plugin("trainhealth")
-        tb_process.wait_for(
-            lambda: (lambda body: len(body["runs"]) == len(ODD_RUNS)
-                     and not body["pending"])(
-                tb.get_json("/data/plugin/trainhealth/runs")),
-            60, "odd runs listed and diagnosed")
+        wait_until_diagnosed(tb, len(ODD_RUNS))
         yield tb
 
 
