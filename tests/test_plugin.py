@@ -182,8 +182,16 @@ def test_every_module_index_js_asks_for_is_served(plugin_client):
 
 @pytest.mark.parametrize("name,content_type,needle", [
     ("index.js", "text/javascript", "export async function render"),
-    ("app.js", "text/javascript", "import"),
+    ("app.js", "text/javascript", "class App"),
     ("model.js", "text/javascript", "import.meta.url"),
+    ("dom.js", "text/javascript", "textContent"),
+    ("detail.js", "text/javascript", "class DetailView"),
+    ("charts.js", "text/javascript", 'from "./uplot.js"'),
+    ("heatmap.js", "text/javascript", "class HeatmapView"),
+    ("chartdata.js", "text/javascript", "export function layoutRows"),
+    ("colors.js", "text/javascript", "export function viridis"),
+    ("urlstate.js", "text/javascript", "p.trainhealth."),
+    ("runfilter.js", "text/javascript", "export function filterRuns"),
     ("style.css", "text/css", ".th-dark"),
     # The charting library, built from npm (frontend/dist or static/).
     ("uplot.js", "text/javascript", "export { uPlot as default }"),
