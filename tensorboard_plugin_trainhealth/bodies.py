@@ -96,7 +96,7 @@ def heatmap_body(run, shaped, signal, preliminary,
         "downsampled": False,
         "extent": None if shaped is None else shaped.extent,
         "step_range": list(step_range) if step_range else None,
-        "problems": [] if shaped is None else list(shaped.problems),
+        "problems": _heatmap_problems(shaped, signal),
     }
     if encoding == "f32":
         body["encoding"] = "f32"
@@ -128,6 +128,18 @@ def heatmap_body(run, shaped, signal, preliminary,
     except Exception as e:  # pylint: disable=broad-except
         body["problems"].append("cannot build %s: %s" % (signal, e))
     return body
+
+
+def _heatmap_problems(shaped, signal):
+    """What a heatmap's answer reports: why the run could not be read at
+    all, or why this heatmap could not be built. The other problems of the
+    run are in its /run answer, shown once."""
+    if shaped is None:
+        return []
+    if shaped.described is None:
+        return list(shaped.problems)
+    own = "cannot build %s:" % signal
+    return [p for p in shaped.problems if p.startswith(own)]
 
 
 def in_range(steps, values, step_range):

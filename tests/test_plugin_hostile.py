@@ -74,6 +74,8 @@ def test_names_that_are_not_text_are_shown_as_text(hostile_client):
     heatmap = get_json(hostile_client, run_url("/heatmap", "non_string_names",
                                                signal="grad_norm"))
     assert [r["name"] for r in heatmap["rows"]] == names + ["gate"]
+    # Said once, in the run's problems, not again by each heatmap.
+    assert heatmap["problems"] == []
     dead = [a["layer"] for a in body["alerts"] if a["kind"] == "dead_relu"]
     assert dead == ["None"]
 
