@@ -15,10 +15,7 @@ failure turns that signal off with one warning.
 
 import atexit
 import inspect
-import os
-import socket
 import time
-import uuid
 import warnings
 import weakref
 
@@ -387,8 +384,6 @@ class TrainHealthCallback(keras.callbacks.Callback):
             initial_step=fit.epoch_base + fit.offset,
             gradient_source="optimizer" if fit.reads.tap is not None else "off",
             backend=keras.backend.backend(),
-            writer={"id": uuid.uuid4().hex[:12], "pid": os.getpid(),
-                    "host": socket.gethostname()},
         )
         self._recorder.write_facts(fit.epoch_base + fit.offset, facts)
 

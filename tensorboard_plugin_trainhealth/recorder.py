@@ -148,6 +148,9 @@ class Recorder:
 
     def write_facts(self, step, facts):
         facts = dict(facts, columns=self.layout.columns)
+        if self.writer is not None:
+            # The same identity as the writer's heartbeats (writer.py).
+            facts["writer"] = dict(self.writer.identity)
         self.series.facts.update(facts)
         if self.writer is not None:
             self.guard("writer", self.writer.json, md.RUN_FACTS, step,

@@ -267,3 +267,17 @@ def test_run_facts_name_the_probe_actually_used(tmp_path):
     run = reader.read_run(reader.open_logdir(str(tmp_path)),
                           context.RequestContext(), "", "run")
     assert run.facts["probe"]["samples"] == 100
+
+
+def test_the_facts_name_the_writer_whose_heartbeats_the_run_holds(tmp_path):
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = rng.normal(size=(64, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    cb, _ = _fit(model, x, y, tmp_path / "run")
+    identity = cb.series.facts["writer"]
+    provider = reader.open_logdir(str(tmp_path))
+    tags = provider.list_scalars(context.RequestContext(), experiment_id="",
+                                 plugin_name=md.PLUGIN_NAME)["run"]
+    assert md.writer_tag(identity["id"]) in tags
