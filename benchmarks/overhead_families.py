@@ -89,6 +89,7 @@ def parent(args):
                    os.path.abspath(args.out),
                    "--long-seconds", str(args.long_seconds),
                    "--repeat-fits", str(args.repeat_fits),
+                   "--extra-configs", args.extra_configs,
                    "--label", args.label or ("package at " + root)]
             print("$ KERAS_BACKEND=%s %s" % (backend, " ".join(cmd[1:])),
                   flush=True)
@@ -178,12 +179,13 @@ class PartClock:
 
     def __init__(self):
         self.spent = dict.fromkeys(PARTS, 0.0)
+        self.spent_cpu = dict.fromkeys(PARTS, 0.0)
         self.calls = dict.fromkeys(PARTS, 0)
         self._in_setup = False
 
     def reset(self):
         for name in PARTS:
-            self.spent[name] = 0.0
+            self.spent[name] = self.spent_cpu[name] = 0.0
             self.calls[name] = 0
 
     def wrap(self, owner, method, part):
@@ -197,7 +199,7 @@ class PartClock:
             # is setup, not a record's part.
             counted = part == "setup" or not clock._in_setup
             clock._in_setup |= part == "setup"
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 return original(*args, **kwargs)
             finally:
@@ -205,6 +207,7 @@ class PartClock:
                     clock._in_setup = False
                 if counted:
                     clock.spent[part] += time.perf_counter() - started
+                    clock.spent_cpu[part] += time.process_time() - cpu
                     clock.calls[part] += 1
 
         setattr(owner, method, timed)
@@ -226,6 +229,14 @@ class PartClock:
         self.wrap(callback.TrainHealthCallback, "_start", "setup")
 
 
+# Variants that tell where the cost goes (`--extra-configs`).
+VARIANTS = {
+    "no_gradient_norms": {"gradient_norms": False},
+    "no_activation_stats": {"activation_stats": False},
+    "never_due": {"every_n_steps": 10**9},
+}
+
+
 def make_callbacks(config, log_root, tag):
     import keras
 
@@ -236,7 +247,8 @@ def make_callbacks(config, log_root, tag):
         return [keras.callbacks.TensorBoard(log_dir, histogram_freq=1)]
     from tensorboard_plugin_trainhealth import TrainHealthCallback
 
-    return [TrainHealthCallback(log_dir, verbose=0)]
+    return [TrainHealthCallback(log_dir, verbose=0,
+                                **VARIANTS.get(config, {}))]
 
 
 class FitTimer:
@@ -245,22 +257,24 @@ class FitTimer:
     def __init__(self, counter):
         import keras
 
-        self.clock = {"hooks": 0.0}
+        self.clock = {"hooks": 0.0, "hooks_cpu": 0.0}
         self.epochs = []
         timer = self
 
         class Start(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
                 timer._begin = (time.perf_counter(), time.process_time(),
-                                counter.total(), timer.clock["hooks"])
+                                counter.total(), timer.clock["hooks"],
+                                timer.clock["hooks_cpu"])
 
         class End(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
-                wall0, cpu0, traces0, hooks0 = timer._begin
+                wall0, cpu0, traces0, hooks0, hooks_cpu0 = timer._begin
                 timer.epochs.append({
                     "wall": time.perf_counter() - wall0,
                     "cpu": time.process_time() - cpu0,
                     "hooks": timer.clock["hooks"] - hooks0,
+                    "hooks_cpu": timer.clock["hooks_cpu"] - hooks_cpu0,
                     "traces": counter.total() - traces0})
 
         self.first, self.last = Start(), End()
@@ -276,6 +290,7 @@ class FitTimer:
         return {"wall": time.perf_counter() - wall0,
                 "cpu": time.process_time() - cpu0,
                 "hooks": self.clock["hooks"],
+                "hooks_cpu": self.clock["hooks_cpu"],
                 "epochs": self.epochs}
 
 
@@ -304,6 +319,7 @@ def one_fit(family, config, epochs, counter, parts, log_root, tag,
     result = timer.fit(model, x, y, batch, epochs, extra)
     result["records"], result["probes"] = _counts(extra)
     result["parts_s"] = dict(parts.spent)
+    result["parts_cpu_s"] = dict(parts.spent_cpu)
     result["part_calls"] = dict(parts.calls)
     return result, (model, x, y, batch)
 
@@ -316,11 +332,11 @@ def warm_process(counter, parts, log_root):
                 (model, x, y, batch))
 
 
-def measure_short(family, rounds, counter, parts, log_root):
+def measure_short(family, rounds, counter, parts, log_root, extra=()):
     runs = []
-    configs = CONFIGS["short"]
+    configs = CONFIGS["short"] + tuple(extra)
     for r in range(rounds):
-        order = configs[r % 2:] + configs[:r % 2]
+        order = configs[r % len(configs):] + configs[:r % len(configs)]
         runs.append({c: one_fit(family, c, SHORT_EPOCHS, counter, parts,
                                 log_root, "short_%s_%d" % (c, r))[0]
                      for c in order})
@@ -376,7 +392,7 @@ def _record_parts_ms(fits):
     records = sum(f["part_calls"]["record"] for f in fits)
     if not records:
         return dict.fromkeys(("norms", "snapshot", "probe", "host"), 0.0)
-    total = {p: sum(f["parts_s"][p] for f in fits) for p in PARTS}
+    total = {p: sum(f["parts_cpu_s"][p] for f in fits) for p in PARTS}
     host = total["record"] - total["norms"] - total["probe"]
     return {"norms": 1000 * total["norms"] / records,
             "snapshot": 1000 * total["snapshot"] / records,
@@ -395,10 +411,13 @@ def summarize_fits(runs):
             "wall_ratio": statistics.median(
                 run[c]["wall"] / run["bare"]["wall"] for run in runs),
             "hooks_ratio": statistics.median(
+                f["cpu"] / (f["cpu"] - f["hooks_cpu"]) for f in fits),
+            "hooks_wall_ratio": statistics.median(
                 f["wall"] / (f["wall"] - f["hooks"]) for f in fits),
             "records": statistics.median(f["records"] for f in fits),
             "probes": statistics.median(f["probes"] for f in fits),
-            "setup_s": statistics.median(f["parts_s"]["setup"] for f in fits),
+            "setup_s": statistics.median(f["parts_cpu_s"]["setup"]
+                                         for f in fits),
             "parts_ms": _record_parts_ms(fits),
             "later_epoch_traces": sum(e["traces"] for f in fits
                                       for e in f["epochs"][1:]),
@@ -419,7 +438,7 @@ def summarize_repeat(runs):
                              / sum(f["cpu"] for f in bare[1:]))
             first_cpu.append(cur[0]["cpu"] / bare[0]["cpu"])
             later_hooks.append(statistics.median(
-                f["wall"] / (f["wall"] - f["hooks"]) for f in cur[1:]))
+                f["cpu"] / (f["cpu"] - f["hooks_cpu"]) for f in cur[1:]))
         later = [f for run in runs for f in run[c][1:]]
         summary[c] = {
             "later_cpu_ratio": statistics.median(later_cpu),
@@ -455,7 +474,8 @@ def worker(args):
     epoch_s = None
     out = []
     if "short" in lengths:
-        runs = measure_short(family, args.rounds, counter, parts, log_root)
+        runs = measure_short(family, args.rounds, counter, parts, log_root,
+                             [c for c in args.extra_configs.split(",") if c])
         summary = summarize_fits(runs)
         # A steady epoch of bare fit: the later epochs of its short fits.
         epoch_s = statistics.median(e["wall"] for run in runs
@@ -497,6 +517,8 @@ def main(argv=None):
                              "many (at least 1)")
     parser.add_argument("--long-seconds", type=float, default=60.0)
     parser.add_argument("--repeat-fits", type=int, default=4)
+    parser.add_argument("--extra-configs", default="",
+                        help="short fits only, also: " + ", ".join(VARIANTS))
     parser.add_argument("--out", help="JSON lines file results are added to")
     parser.add_argument("--table", help="print the tables of this file")
     parser.add_argument("--label", default="",

@@ -9,17 +9,21 @@ clock), and shared by the Keras callback and the plain-PyTorch monitor.
 With `every_n_steps="auto"`:
 
 * **Dense start.** The first records come at the densest cadence
-  (`RECORDS_PER_FIT` per fit: every step for short fits), with the probe:
-  the start of training is where learning rates kill ReLUs and gradients
-  explode. It lasts `DENSE_RECORDS` records at most, and ends earlier,
-  after `DENSE_MIN_RECORDS`, once it has cost `DENSE_SHARE` of the fit's
-  estimated training time (or `DENSE_SECONDS`, whichever is less). A fit
+  (`RECORDS_PER_FIT` per fit: every step for short fits): the start of
+  training is where learning rates kill ReLUs and gradients explode. It
+  lasts `DENSE_RECORDS` records at most, and ends earlier, after
+  `DENSE_MIN_RECORDS`, once it has cost `DENSE_SHARE` of the fit's
+  estimated training time (or `DENSE_SECONDS`, whichever is less). Its
+  first record runs the probe, and the others while the probe fits in
+  that share. A fit
   that continues the previous one (`previous=`: the same model, optimizer
   and variables, as a loop of `fit(epochs=1)` calls makes them) has no
   dense start, and keeps what records cost there.
 * **Budget.** After that, what records cost on this run decides: records
   are spread out to cost at most `RECORD_BUDGET` of the training time, and
-  the probe runs on a record only while it stays within `PROBE_BUDGET`.
+  the probe runs on a record only while everything it spent since the
+  fit's first step (its setup and the dense start's probes included)
+  stays within `PROBE_BUDGET` of the time.
 * **Coverage.** Within a fit, no two consecutive records, and no two
   consecutive probes, are further apart than a tenth of the fit
   (`MAX_GAP_FRACTION`): a short fit spends more than the budget to stay
@@ -28,9 +32,10 @@ With `every_n_steps="auto"`:
   continues the previous ones, "the fit" is all of them (`span_steps`):
   a loop of short fits is read as the one training it is.
 
-A fixed `every_n_steps=N` records every N steps, probe included, whatever
-it costs. Records fall on multiples of the period, where the gradient tap
-measures (it records when `step % period == 0`).
+A fixed `every_n_steps=N` records every N steps (its multiples), probe
+included, whatever it costs. With "auto", a record follows the one before
+by the current period. The owner points the gradient tap at each record's
+step (`GradientTap.set_due`).
 """
 
 import math
@@ -126,11 +131,10 @@ class Cadence:
         self.next_record = -(-int(start_step) // self.period) * self.period
         self.dense_left = DENSE_RECORDS if self.auto and not continuing else 0
         self.dense_spent = 0.0
-        # Time accounting since the budget began (the end of the dense
-        # start, or a continuing fit's first step): training time is wall
-        # time less what we spent.
+        # The probe's budget is counted from the fit's first step, and
+        # what it spends from there: the setup (`setup_done`), the dense
+        # start's probes, and the others.
         self.budget_started = None
-        self._budget_at_first_step = continuing
         self.probe_spent = 0.0
         self._pending_cost = 0.0
         # (time, step, spent) from the epoch's second step: its first may
@@ -145,10 +149,15 @@ class Cadence:
         self._epoch_clock = None
         self._epoch_first_step = None
 
+    def setup_done(self, cost):
+        """The owner's setup for this fit (building the probe, its first
+        reading, the facts) cost `cost` seconds: the probe's budget pays
+        for it."""
+        self.probe_spent += cost
+
     def step_started(self, completed):
         """Before the step that follows `completed` finished steps."""
-        if self._budget_at_first_step:
-            self._budget_at_first_step = False
+        if self.budget_started is None:
             self.budget_started = self.clock()
         if self._epoch_clock is not None:
             return
@@ -173,12 +182,12 @@ class Cadence:
             self.last_probe_step = step
             self.last_probe_cost = probe_cost
             self.probe_costs.append(probe_cost)
-            if self.budget_started is not None:
-                self.probe_spent += probe_cost
+            self.probe_spent += probe_cost
         norms_cost = cost - (probe_cost or 0.0) + self._pending_cost
         self._pending_cost = 0.0
         self.record_costs.append(norms_cost)
-        self.next_record = (step // self.period + 1) * self.period
+        self.next_record = (step + self.period if self.auto
+                            else (step // self.period + 1) * self.period)
         if not self.auto:
             return False
         if self.dense_left > 0:
@@ -188,7 +197,6 @@ class Cadence:
             if self.dense_left > 0 and not self._dense_start_spent(step):
                 return False
             self.dense_left = 0
-            self.budget_started = self.clock()
         return self._adapt(step)
 
     # -- what the owner asks ----------------------------------------------
@@ -199,15 +207,23 @@ class Cadence:
 
     def probe_due(self, step):
         """Whether the record of `step` runs the activation probe."""
-        if not self.auto or self.dense_left > 0 or self.budget_started is None:
+        if not self.auto:
             return True
+        if self.dense_left > 0:
+            # The dense start probes its first record, and the others
+            # while they stay within its share.
+            return (not self.probe_costs or self.dense_spent
+                    + _median(self.probe_costs[-_COST_WINDOW:])
+                    <= self._dense_allowance(step))
         if self.last_probe_step is None or (
                 self.max_gap is not None
                 and step + self.period - self.last_probe_step > self.max_gap):
             # Coverage: the next record would leave more than a tenth of
             # the fit without a probe.
             return True
-        elapsed = self.clock() - self.budget_started
+        now = self.clock()
+        elapsed = now - (now if self.budget_started is None
+                         else self.budget_started)
         estimate = _median(self.probe_costs[-_COST_WINDOW:])
         return self.probe_spent + estimate <= PROBE_BUDGET * elapsed
 
@@ -228,16 +244,18 @@ class Cadence:
             return None
         return training / steps
 
+    def _dense_allowance(self, step):
+        """What the dense start may cost: its share of the fit's estimated
+        training time, at most DENSE_SECONDS."""
+        per_step = self._training_per_step(step)
+        if not self.total_steps or per_step is None:
+            return DENSE_SECONDS
+        return min(DENSE_SECONDS, DENSE_SHARE * per_step * self.total_steps)
+
     def _dense_start_spent(self, step):
         """Whether the dense start has had its share of the fit."""
-        if self.records < DENSE_MIN_RECORDS:
-            return False
-        allowance = DENSE_SECONDS
-        per_step = self._training_per_step(step)
-        if self.total_steps and per_step is not None:
-            allowance = min(allowance,
-                            DENSE_SHARE * per_step * self.total_steps)
-        return self.dense_spent > allowance
+        return (self.records >= DENSE_MIN_RECORDS
+                and self.dense_spent > self._dense_allowance(step))
 
     def _adapt(self, step):
         """Spreads records out until they cost about RECORD_BUDGET."""
@@ -248,7 +266,7 @@ class Cadence:
         if period is None or period == self.period:
             return False
         self.period = period
-        self.next_record = (step // period + 1) * period
+        self.next_record = step + period
         if self.max_gap is not None and self.last_probe_step is not None:
             # A longer period must not carry the next probe beyond the gap.
             self.next_record = max(step + 1, min(

@@ -64,6 +64,7 @@ class _Fit:
         self.first_step = 0  # optimizer steps done when the fit began
         self.steps_per_execution = 1
         self.continues = None  # the _Phase this fit continues, if any
+        self.setup_cost = 0.0  # seconds its start took (the cadence pays)
         self.first_epoch = True
         self.probe = None
         self.output_names = []
@@ -309,6 +310,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
     # -- a fit's start and end -----------------------------------------------
 
     def _start(self):
+        started = self._clock()
         model = self.model
         reads = keras_reads.ModelReads(model, self.gradient_norms,
                                        self.update_ratios, self._guard,
@@ -358,6 +360,8 @@ class TrainHealthCallback(keras.callbacks.Callback):
         self._guard("facts", self._write_facts, fit, probe_data, reading,
                     skipped)
         self._guard("diagnosis", self._diagnose, iterations + fit.offset)
+        fit.setup_cost = self._clock() - started
+        fit.cadence.setup_done(fit.setup_cost)
         return fit
 
     def _plan_cadence(self, fit, epoch):
@@ -365,6 +369,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
         total = self._total_steps(first_epoch=epoch)
         if total != fit.cadence.total_steps:
             fit.cadence = self._new_cadence(fit, total)
+            fit.cadence.setup_done(fit.setup_cost)
         fit.reads.set_period(fit.cadence.period)
 
     def _new_cadence(self, fit, total):

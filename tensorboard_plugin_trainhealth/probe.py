@@ -28,6 +28,7 @@ from keras import ops
 
 from tensorboard_plugin_trainhealth import layer_tree
 from tensorboard_plugin_trainhealth.probe_data import sample_count
+from tensorboard_plugin_trainhealth.probe_reading import ProbeReading
 from tensorboard_plugin_trainhealth import stats
 
 # Outputs with more values per row than this (a sequence of vocabulary
@@ -157,10 +158,25 @@ class _CompiledProbe:
         self._measured = {}  # per-sample input signature -> measure()
         self._fn = stats.compile_for_backend(self._forward_and_reduce,
                                              model.variables)
+        self._count_fn = None
+        self._count_layout = None
 
     def read(self, inputs):
         flat = stats.to_host(self._fn(inputs)).astype(np.float64)
-        return _split(flat, self.layout)
+        parts = _split(flat, self.layout)
+        if not all(np.all(np.isfinite(parts[key][0])) for key in parts
+                   if key[0] == "sum"):
+            parts.update(self._nonfinite_counts(inputs))
+        return parts
+
+    def _nonfinite_counts(self, inputs):
+        """{("nonfinite", i): (count, total)}: a second, rarer program,
+        run only when an output's sum says it holds a NaN or infinity."""
+        if self._count_fn is None:
+            self._count_fn = stats.compile_for_backend(
+                self._forward_and_count, self.model.variables)
+        flat = stats.to_host(self._count_fn(inputs)).astype(np.float64)
+        return _split(flat, self._count_layout)
 
     def measure(self, inputs):
         """(bytes per sample of the widest probe layer's output, indices
@@ -205,8 +221,8 @@ class _CompiledProbe:
             else:
                 add(("pinned", i), sum(c["pinned"][0] for c in calls),
                     sum(c["pinned"][1] for c in calls))
-            add(("nonfinite", i), sum(c["nonfinite"][0] for c in calls),
-                sum(c["nonfinite"][1] for c in calls))
+            add(("sum", i), ops.stack([c["sum"] for c in calls]),
+                sum(c["size"] for c in calls))
         flat_outputs = keras.tree.flatten(outputs)
         self.output_count = len(flat_outputs)
         for j, out in enumerate(flat_outputs):
@@ -214,6 +230,21 @@ class _CompiledProbe:
         # Runs while tracing: the sizes are static, known once traced.
         self.layout = layout
         self._traced_width = width
+        return ops.concatenate(values, axis=0) if values else ops.zeros((0,))
+
+
+    def _forward_and_count(self, inputs):
+        sinks, _ = _hooked_forward(self.model, self.layers, inputs,
+                                   _count_reduction)
+        layout, values = [], []
+        for i, probe_layer in enumerate(self.layers):
+            calls = sinks.get(id(probe_layer.layer)) or []
+            if calls:
+                layout.append((("nonfinite", i), 1,
+                               sum(c["nonfinite"][1] for c in calls)))
+                values.append(ops.reshape(
+                    sum(c["nonfinite"][0] for c in calls), (1,)))
+        self._count_layout = layout
         return ops.concatenate(values, axis=0) if values else ops.zeros((0,))
 
 
@@ -269,91 +300,10 @@ def _split(flat, layout):
     return out
 
 
-class ProbeReading:
-    """What one probe run found, per probe layer and per model output.
-
-    `signal[i]`: the dead fraction (ReLU family) or saturated fraction
-    (bounded) of probe layer i; `nonfinite[i]`: its share of NaN/Inf
-    outputs (0 exactly when there are none); NaN for a layer the forward
-    pass did not reach. `prediction_std[j]` and `top_class_share[j]` for
-    output j (NaN when not measured).
-    """
-
-    def __init__(self, signal, nonfinite, outputs, unreached=()):
-        self.unreached = list(unreached)  # indices of layers not reached
-        self.signal = signal
-        self.nonfinite = nonfinite
-        self.outputs = outputs  # per output: a dict, see `measured`
-        self.prediction_std = np.array(
-            [o.get("prediction_std", np.nan) for o in outputs], np.float64)
-        self.top_class_share = np.array(
-            [o.get("top_class_share", np.nan) for o in outputs], np.float64)
-
-    def measured(self, j):
-        """Output j as the facts describe it (`measured`, docs/schema.md)."""
-        return dict(self.outputs[j]) if j < len(self.outputs) else None
-
-    @classmethod
-    def combine(cls, compiled, parts):
-        """One reading from the parts of equal chunks of the samples."""
-        layers = compiled.layers
-        signal = np.full(len(layers), np.nan)
-        nonfinite = np.full(len(layers), np.nan)
-        for i, probe_layer in enumerate(layers):
-            if ("unreached", i) in parts[0]:
-                continue
-            if probe_layer.family == "relu":
-                maxima = np.max([p[("unit_max", i)][0] for p in parts], axis=0)
-                signal[i] = float(np.mean(~(maxima > 0))) if maxima.size else np.nan
-            else:
-                signal[i] = _fraction(parts, ("pinned", i))
-            nonfinite[i] = _fraction(parts, ("nonfinite", i))
-        outputs = [_output_reading(parts, j)
-                   for j in range(compiled.output_count)]
-        unreached = [i for i in range(len(layers))
-                     if ("unreached", i) in parts[0]]
-        return cls(signal, nonfinite, outputs, unreached)
-
-
-def _output_reading(parts, j):
-    if ("out_mean", j) not in parts[0]:
-        return {}
-    means = np.stack([p[("out_mean", j)][0] for p in parts])
-    variances = np.stack([p[("out_var", j)][0] for p in parts])
-    # Equal chunks: the total variance is the mean of the chunks' variances
-    # plus the variance of their means.
-    total = variances.mean(axis=0) + means.var(axis=0)
-    low = float(min(p[("out_range", j)][0][0] for p in parts))
-    high = float(max(p[("out_range", j)][0][1] for p in parts))
-    rows = sum(p[("out_mean", j)][1] for p in parts)
-    in_unit = bool(0.0 <= low and high <= 1.0)
-    if ("out_classes", j) in parts[0]:
-        counts = np.sum([p[("out_classes", j)][0] for p in parts], axis=0)
-        top = counts.max() / rows if rows else np.nan
-        error = max(float(p[("out_row_sum_error", j)][0][0]) for p in parts)
-        rows_sum_to_one = bool(error < 1e-3)
-    else:
-        sides = np.sum([p[("out_sides", j)][0] for p in parts], axis=0)
-        above = sides[0] if in_unit else sides[1]
-        top = max(above, rows - above) / rows if rows else np.nan
-        rows_sum_to_one = None
-    return {
-        "min": low, "max": high, "mean": float(means.mean()),
-        "in_unit_interval": in_unit, "rows_sum_to_one": rows_sum_to_one,
-        "prediction_std": float(np.mean(np.sqrt(np.maximum(total, 0.0)))),
-        "top_class_share": float(top),
-    }
-
-
-def _fraction(parts, key):
-    count = sum(float(p[key][0][0]) for p in parts)
-    total = sum(p[key][1] for p in parts)
-    return count / total if total else np.nan
-
-
-def _hooked_forward(model, probe_layers, inputs):
+def _hooked_forward(model, probe_layers, inputs, reductions=None):
     """Runs the model on `inputs` with every probe layer hooked; returns
     ({id(layer): [reductions of each call]}, the model's outputs)."""
+    reductions = reductions or _reductions
     sinks = {}
     hooked = []
     for probe_layer in probe_layers:
@@ -362,7 +312,7 @@ def _hooked_forward(model, probe_layers, inputs):
             continue
         sinks[id(layer)] = []
         hooked.append(layer)
-        _hook(layer, probe_layer, sinks[id(layer)])
+        _hook(layer, probe_layer, sinks[id(layer)], reductions)
     try:
         outputs = model(inputs, training=False)
     finally:
@@ -372,8 +322,7 @@ def _hooked_forward(model, probe_layers, inputs):
 
 
 def _reductions(probe_layer, out):
-    reduced = {"nonfinite": stats.nonfinite_count(out),
-               "size": _elements(out.shape)}
+    reduced = {"sum": stats.total(out), "size": _elements(out.shape)}
     if probe_layer.family == "relu":
         reduced["unit_max"] = stats.unit_max(out, probe_layer.unit_axis)
     else:
@@ -381,14 +330,18 @@ def _reductions(probe_layer, out):
     return reduced
 
 
-def _hook(layer, probe_layer, sink):
+def _count_reduction(probe_layer, out):
+    return {"nonfinite": stats.nonfinite_count(out)}
+
+
+def _hook(layer, probe_layer, sink, reductions):
     original = layer.call
 
     def recording_call(*args, **kwargs):
         out = original(*args, **kwargs)
         # Recurrent layers with return_state return [output, *states].
         first = out[0] if isinstance(out, (list, tuple)) else out
-        sink.append(_reductions(probe_layer, first))
+        sink.append(reductions(probe_layer, first))
         return out
 
     object.__setattr__(layer, "call", recording_call)

@@ -147,23 +147,17 @@ def pinned_count(outputs, activation):
 def nonfinite_count(outputs):
     """(how many values are NaN or infinite, out of how many), counted
     exactly: a mean of flags in float32 is not zero for a finite output of
-    millions of values under XLA.
-
-    The count costs several passes over the output; it runs only when the
-    output's sum is not finite, which one pass tells (a NaN or infinity
-    makes the sum non-finite; a sum that overflows is counted, exactly, as
-    holding none).
-    """
+    millions of values under XLA."""
     x = _as_float(outputs)
+    bad = ops.sum(ops.cast(ops.logical_not(ops.isfinite(x)), "int32"))
+    return ops.cast(bad, "float32"), _static_size(x)
 
-    def count():
-        bad = ops.sum(ops.cast(ops.logical_not(ops.isfinite(x)), "int32"))
-        return ops.cast(bad, "float32")
 
-    def none():
-        return ops.zeros((), "float32")
-
-    return ops.cond(ops.isfinite(ops.sum(x)), none, count), _static_size(x)
+def total(outputs):
+    """The sum of an output, in one pass: not finite whenever the output
+    holds a NaN or an infinity (and, rarely, when a sum of huge finite
+    values overflows), so that `nonfinite_count` need only run then."""
+    return ops.sum(_as_float(outputs))
 
 
 def l2_norm(x):

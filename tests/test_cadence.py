@@ -91,8 +91,12 @@ def test_the_dense_start_keeps_its_minimum_on_a_fit_too_short_to_pay_for_it():
     recorded, probed, _ = simulate(cadence, clock, 100, step_time=0.001,
                                    record_cost=0.05, probe_cost=0.05)
     minimum = cadence_lib.DENSE_MIN_RECORDS
-    assert recorded[:minimum] == probed[:minimum] == list(range(minimum))
+    assert recorded[:minimum] == list(range(minimum))
     assert recorded[minimum] > minimum
+    # The probe, 50 steps' worth, runs on the first record only, and then
+    # as coverage needs.
+    assert probed[0] == 0 and set(probed[1:]).isdisjoint(range(1, minimum))
+    assert max(np.diff(probed)) <= 10
 
 
 def test_a_long_fit_spends_its_budget_and_no_more():
@@ -338,3 +342,31 @@ def test_compiled_reads_are_kept_on_the_model_across_fits(tmp_path):
     assert second._fit.probe._compiled is first._fit.probe._compiled
     assert list(second.series.matrices[md.VARIABLE_GRAD_NORM].steps) == \
         list(range(16, 32, 4))
+
+
+def test_a_loop_of_one_epoch_fits_pays_the_dense_start_once(tmp_path):
+    x, y = _data(n=1024)  # 64 steps an epoch
+    model = _model()
+    clock = TickingClock(0.05)
+    fits = [_fit(model, x, y, tmp_path / "run", epochs=1, clock=clock)[0]
+            for _ in range(3)]
+    assert fits[0]._fit.continues is None
+    assert all(cb._fit.continues is not None for cb in fits[1:])
+    assert all(cb._fit.cadence.dense_left == 0 for cb in fits[1:])
+    per_fit = [list(cb.series.matrices[md.VARIABLE_WEIGHT_NORM].steps)
+               for cb in fits]
+    # The first fit's dense start records its first steps one by one; the
+    # later fits spread their records from their first step on, and are
+    # covered as one training with the fits before them.
+    assert per_fit[0][:cadence_lib.DENSE_MIN_RECORDS] == list(
+        range(cadence_lib.DENSE_MIN_RECORDS))
+    for i, steps in enumerate(per_fit[1:], start=1):
+        assert len(steps) < len(per_fit[0])
+        assert steps[-1] == 64 * (i + 1) - 1
+        assert max(np.diff(steps)) <= 64 * (i + 1) // 10
+    # Another run, or a recompiled model, starts a phase of its own.
+    other = _fit(model, x, y, tmp_path / "other", epochs=1, clock=clock)[0]
+    assert other._fit.continues is None
+    model.compile(keras.optimizers.SGD(0.01), "binary_crossentropy")
+    again = _fit(model, x, y, tmp_path / "run", epochs=1, clock=clock)[0]
+    assert again._fit.continues is None
