@@ -449,7 +449,7 @@ def machine_busy_s():
 
 def time_hooks(callback, clock):
     """Wraps the hooks `callback`'s class overrides, adding their wall time
-    to clock["hooks"]. Hooks left at Keras's default stay unwrapped: Keras
+    to clock["hooks"] (and their CPU time to clock["hooks_cpu"], if there). Hooks left at Keras's default stay unwrapped: Keras
     looks at them to decide whether it may dispatch batch-end work
     asynchronously."""
     for name in HOOKS:
@@ -458,11 +458,13 @@ def time_hooks(callback, clock):
             continue
 
         def timed(*args, _method=method, **kwargs):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             try:
                 return _method(*args, **kwargs)
             finally:
                 clock["hooks"] += time.perf_counter() - started
+                if "hooks_cpu" in clock:
+                    clock["hooks_cpu"] += time.process_time() - cpu
 
         setattr(callback, name, timed)
 

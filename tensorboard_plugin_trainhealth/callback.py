@@ -25,6 +25,7 @@ from tensorboard_plugin_trainhealth import cadence as cadence_lib
 from tensorboard_plugin_trainhealth import facts as facts_lib
 from tensorboard_plugin_trainhealth import keras_reads
 from tensorboard_plugin_trainhealth import probe as probe_lib
+from tensorboard_plugin_trainhealth import probe_data as probe_data_lib
 from tensorboard_plugin_trainhealth import recorder as recorder_lib
 from tensorboard_plugin_trainhealth import stats
 from tensorboard_plugin_trainhealth.integrations import keras_tuner
@@ -39,6 +40,8 @@ PROBE_MEMORY_BUDGET_BYTES = 64 * 2**20
 # second fit() without initial_epoch counts epochs from 0 again.
 _LAST_EPOCH_ATTRIBUTE = "_trainhealth_last_epoch"
 _LAST_STEP_ATTRIBUTE = "_trainhealth_last_step"
+# The latest fit recorded on the model (a _Phase), for the next to continue.
+_PHASE_ATTRIBUTE = "_trainhealth_phase"
 
 
 class TrainHealthWarning(UserWarning):
@@ -55,11 +58,30 @@ class _Fit:
         self.cadence = None
         self.offset = 0  # recorded step = optimizer step + offset
         self.epoch_base = 0  # optimizer steps done when the epoch began
+        self.first_step = 0  # optimizer steps done when the fit began
+        self.steps_per_execution = 1
+        self.continues = None  # the _Phase this fit continues, if any
+        self.setup_cost = 0.0  # seconds its start took (the cadence pays)
         self.first_epoch = True
         self.probe = None
         self.output_names = []
         self.last_recorded = -1
         self.mlflow = None  # an integrations.mlflow_log.MlflowLog
+
+
+class _Phase:
+    """A run's latest fit on a model, kept on the model: a next fit of the
+    same run, optimizer and variables that starts where it ended continues
+    it (a loop of `fit(epochs=1)`)."""
+
+    def __init__(self, key, cadence, first_step, end_step):
+        self.key = key
+        self.cadence = cadence
+        self.first_step = first_step  # optimizer step the phase began at
+        self.end_step = end_step  # optimizer steps done when it ended
+
+    def continued_by(self, key, start_step):
+        return key == self.key and start_step == self.end_step
 
 
 class TrainHealthCallback(keras.callbacks.Callback):
@@ -100,12 +122,15 @@ class TrainHealthCallback(keras.callbacks.Callback):
             `keras.callbacks.TensorBoard(log_dir)`: our event file has its
             own name.
         every_n_steps: record cadence in optimizer steps. `"auto"` records
-            densely at first (the first 30 records at up to 300 per `fit`),
-            then as often as about 1.5% of the training time allows (0.75%
-            for the norms, 0.75% for the activation probe), and never
-            leaves more than a tenth of a fit without a record and a probe.
-            A number records every that many steps, probe included,
-            whatever it costs.
+            densely at first (up to 30 records at up to 300 per `fit`, for
+            at most 0.5% of the fit's time), then as often as about 1.5% of
+            the training time allows (0.75% for the norms, 0.75% for the
+            activation probe), and never leaves more than a tenth of a fit
+            without a record and a probe. A `fit` that continues the
+            previous one into the same log_dir (a loop of `fit(epochs=1)`,
+            same optimizer and variables) has no dense start, and the tenth
+            is of all the fits it continues. A number records every that
+            many steps, probe included, whatever it costs.
         probe_samples: how many training samples the activation probe uses.
         probe_data: inputs for the probe (arrays, a list or dict of arrays
             for multi-input models, or a batched `tf.data.Dataset`). By
@@ -131,11 +156,13 @@ class TrainHealthCallback(keras.callbacks.Callback):
     hyperparameters for TensorBoard's HParams dashboard, as KerasTuner does
     for `keras.callbacks.TensorBoard`.
 
-    With `steps_per_execution=N`, Keras calls callbacks once per N steps:
-    records fall on the first step boundary at or after each due step, and
-    all parts of a record (norms, probe, loss) come from that boundary's
-    step, except gradient norms, which are written at the step they were
-    measured at.
+    With `steps_per_execution=N`, Keras calls callbacks once per N steps
+    (and the last execution of an epoch may be shorter): the record of a
+    due step falls on the last step of the execution that holds it, and
+    every part of it (weights, gradient norms, loss, learning rate, probe)
+    is of that step; its update ratio is the mean per step over that
+    execution. So `every_n_steps=5` with N=3 records steps 2, 5, 11, 15,
+    ... (counted within each epoch's executions).
     """
 
     def __init__(
@@ -228,11 +255,31 @@ class TrainHealthCallback(keras.callbacks.Callback):
         if cadence.is_due(completed - 1) and completed - 1 > fit.last_recorded:
             self._guard("record", fit.reads.wait_for_device)
             self._guard("record", self._record, fit, completed - 1)
-        if completed == cadence.next_record:
+        # Keras runs these steps before it calls back (more than one with
+        # steps_per_execution): a due step among them is recorded at the
+        # last of them, so the snapshot is taken now and the gradient tap
+        # measures that step, and every part of the record is of one step.
+        last = self._execution_end(fit, completed)
+        due = completed <= cadence.next_record <= last
+        if due:
             started = self._clock()
             self._guard("update_ratios", fit.reads.snapshot_weights, completed)
             cadence.snapshot_done(self._clock() - started)
-        fit.reads.set_host_due(completed % cadence.period == 0)
+            self._guard("gradient_norms", fit.reads.set_period,
+                        cadence.period, last)
+        fit.reads.set_host_due(due)
+
+    def _execution_end(self, fit, completed):
+        """The last step of the execution that begins after `completed`
+        steps: Keras calls back once per `steps_per_execution` steps, and
+        an epoch's last execution may be shorter."""
+        if fit.steps_per_execution == 1:
+            return completed
+        end = completed + fit.steps_per_execution - 1
+        steps = (self.params or {}).get("steps")
+        if steps:
+            end = min(end, fit.epoch_base + steps - 1)
+        return end
 
     def on_epoch_end(self, epoch, logs=None):
         fit = self._fit
@@ -260,17 +307,22 @@ class TrainHealthCallback(keras.callbacks.Callback):
     # -- a fit's start and end -----------------------------------------------
 
     def _start(self):
+        started = self._clock()
         model = self.model
         reads = keras_reads.ModelReads(model, self.gradient_norms,
                                        self.update_ratios, self._guard,
                                        self._warn_once, self._disabled)
         fit = _Fit(reads, chief=_is_chief_process())
         iterations = _optimizer_step(model)
-        fit.epoch_base = iterations
+        fit.epoch_base = fit.first_step = iterations
         fit.offset = max(0, getattr(model, _LAST_STEP_ATTRIBUTE, -1) + 1
                          - iterations)
-        fit.cadence = cadence_lib.Cadence(
-            self.every_n_steps, self._total_steps(), iterations, self._clock)
+        fit.steps_per_execution = _steps_per_execution(model)
+        phase = getattr(model, _PHASE_ATTRIBUTE, None)
+        if phase is not None and phase.continued_by(self._phase_key(),
+                                                    iterations):
+            fit.continues = phase
+        fit.cadence = self._new_cadence(fit, self._total_steps())
         if not fit.chief:
             # Multi-process training: every process must run the same
             # compiled step, so the gradient tap goes in everywhere, but only
@@ -305,15 +357,37 @@ class TrainHealthCallback(keras.callbacks.Callback):
         self._guard("facts", self._write_facts, fit, probe_data, reading,
                     skipped)
         self._guard("diagnosis", self._diagnose, iterations + fit.offset)
+        fit.setup_cost = self._clock() - started
+        fit.cadence.setup_done(fit.setup_cost)
         return fit
 
     def _plan_cadence(self, fit, epoch):
         """With the first epoch known, the steps this fit runs are known."""
         total = self._total_steps(first_epoch=epoch)
         if total != fit.cadence.total_steps:
-            fit.cadence = cadence_lib.Cadence(
-                self.every_n_steps, total, fit.epoch_base, self._clock)
+            fit.cadence = self._new_cadence(fit, total)
+            fit.cadence.setup_done(fit.setup_cost)
         fit.reads.set_period(fit.cadence.period)
+
+    def _new_cadence(self, fit, total):
+        """A fit that continues the previous one of this run has no dense
+        start, and is covered as one with the fits it continues."""
+        phase = fit.continues
+        if phase is None or not total:
+            return cadence_lib.Cadence(self.every_n_steps, total,
+                                       fit.epoch_base, self._clock)
+        return cadence_lib.Cadence(
+            self.every_n_steps, total, fit.epoch_base, self._clock,
+            previous=phase.cadence,
+            span_steps=fit.epoch_base - phase.first_step + total)
+
+    def _phase_key(self):
+        """What a fit continuing the previous one keeps: the run, the
+        optimizer and the trainable variables (a recompile or an unfrozen
+        layer begins a new phase, with its own dense start)."""
+        model = self.model
+        return (self.log_dir, id(model.optimizer),
+                tuple(id(v) for v in model.trainable_variables))
 
     def _finish(self, logs=None):
         """The fit's last record, a last diagnosis, and the file closed."""
@@ -332,6 +406,11 @@ class TrainHealthCallback(keras.callbacks.Callback):
             object.__setattr__(self.model, _LAST_STEP_ATTRIBUTE,
                                max(final + fit.offset,
                                    getattr(self.model, _LAST_STEP_ATTRIBUTE, -1)))
+        if fit.chief and fit.cadence is not None:
+            first = (fit.continues.first_step if fit.continues is not None
+                     else fit.first_step)
+            object.__setattr__(self.model, _PHASE_ATTRIBUTE, _Phase(
+                self._phase_key(), fit.cadence, first, final + 1))
         self._recorder.close()
         if fit.mlflow is not None:
             self._guard("mlflow", fit.mlflow.close, self._recorder.alerts,
@@ -360,8 +439,9 @@ class TrainHealthCallback(keras.callbacks.Callback):
     def _probe_data(self):
         """(inputs, targets) for the probe, or None."""
         if self.probe_data is not None:
-            return probe_lib.probe_from_user(self.probe_data, self.probe_samples)
-        return probe_lib.capture_from_fit(self.model, self.probe_samples)
+            return probe_data_lib.probe_from_user(self.probe_data,
+                                                  self.probe_samples)
+        return probe_data_lib.capture_from_fit(self.model, self.probe_samples)
 
     def _set_layout(self, fit):
         self._recorder.set_layout(recorder_lib.Layout(
@@ -465,6 +545,13 @@ def _optimizer_step(model):
     optimizer = model.optimizer
     return int(stats.to_host(optimizer.iterations)) if optimizer is not None \
         else 0
+
+
+def _steps_per_execution(model):
+    try:
+        return max(1, int(getattr(model, "steps_per_execution", 1) or 1))
+    except (TypeError, ValueError):
+        return 1
 
 
 def _other_trainhealth_callback(callback):

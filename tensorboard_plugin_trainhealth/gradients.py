@@ -3,8 +3,9 @@
 Keras 3 shows callbacks no gradients. Every built-in trainer (and most custom
 `train_step`s) hands its gradients to `optimizer.apply`, so we wrap that one
 method on the optimizer instance. Inside the compiled training step, on
-cadence steps only (`iterations % every_n_steps == 0`), the wrapper computes
-the L2 norm of each variable's gradient. No extra backward pass:
+due steps only (`iterations % every_n_steps == phase`; the phase is 0 but
+with `steps_per_execution`, see `set_due`), the wrapper computes the L2 norm
+of each variable's gradient. No extra backward pass:
 
 * The norms go into a small non-trainable variable that the callback reads
   at its own cadence; no host transfer inside the step (TensorFlow: inside
@@ -62,6 +63,8 @@ class GradientTap:
         self.every_n_steps = keras.Variable(int(every_n_steps), dtype=step_dtype,
                                             trainable=False,
                                             name="trainhealth_grad_every")
+        self.phase = keras.Variable(0, dtype=step_dtype, trainable=False,
+                                    name="trainhealth_grad_phase")
         self.hook_name = ("_all_reduce_sum_gradients"
                           if replicas > 1 else "apply")
         self._original = getattr(optimizer, self.hook_name)
@@ -75,14 +78,34 @@ class GradientTap:
         self._sync = None
         self._wrapped = []
         self._cadence = self.every_n_steps
+        self._phase = self.phase
+        self._due = (int(every_n_steps), 0)
         if self._jax:
             # Assigned from the host between steps: the new value must reach
             # the trainer's state (see _SyncedVariable).
             self.every_n_steps = _SyncedVariable(self._cadence, self._sync_state)
+            self.phase = _SyncedVariable(self._phase, self._sync_state)
 
     @property
     def _own(self):
-        return (self.norms, self.recorded_step, self._cadence)
+        return (self.norms, self.recorded_step, self._cadence, self._phase)
+
+    def set_due(self, period, step=None):
+        """Measures on the steps `step + k * period` (on multiples of
+        `period` when `step` is None). With `steps_per_execution`, the
+        callback points the tap at the last step of the execution that
+        holds a due step: the record is read there, and its parts must all
+        come from that step. Assigns only what changed (an assignment syncs
+        the JAX trainer's state)."""
+        period = int(period)
+        phase = int(step) % period if step is not None else 0
+        if self._due == (period, phase):
+            return
+        if self._due[0] != period:
+            self.every_n_steps.assign(period)
+        if self._due[1] != phase:
+            self.phase.assign(phase)
+        self._due = (period, phase)
 
     @classmethod
     def install(cls, model, every_n_steps):
@@ -95,7 +118,7 @@ class GradientTap:
         tap = optimizer.__dict__.get(_TAP_ATTRIBUTE)
         variables = list(model.trainable_variables)
         if tap is not None and [id(v) for v in tap.variables] == [id(v) for v in variables]:
-            tap.every_n_steps.assign(int(every_n_steps))
+            tap.set_due(every_n_steps)
             return tap, False
         if tap is not None:
             tap.uninstall()
@@ -266,7 +289,8 @@ class GradientTap:
         # Variables as tensors: JAX no longer converts objects through
         # __jax_array__ while tracing.
         every = ops.convert_to_tensor(self._cadence)
-        due = ops.equal(ops.mod(iterations, every), 0)
+        due = ops.equal(ops.mod(iterations, every),
+                        ops.convert_to_tensor(self._phase))
 
         def compute():
             return self._norms(by_index)

@@ -88,13 +88,14 @@ class ModelReads:
         self.tap_last_step = tap.read()[0]
         return tap
 
-    def set_period(self, period):
-        """The gradient tap measures on steps that are multiples of this."""
+    def set_period(self, period, due_step=None):
+        """The gradient tap measures on steps that are multiples of
+        `period`, or on `due_step` and every `period` steps from it."""
         if self.tap is not None:
-            self.tap.every_n_steps.assign(period)
+            self.tap.set_due(period, due_step)
 
     def set_host_due(self, due):
-        """For the eager (torch) tap: whether the coming step is due."""
+        """For the eager (torch) tap: whether the coming steps are due."""
         if self.tap is not None:
             self.tap.host_due = due
 
@@ -150,11 +151,14 @@ class ModelReads:
             parts = self.read_separately(snapshot)
         return parts, update_steps
 
-    def wanted_groups(self, snapshot):
+    def wanted_groups(self, snapshot, updates=False):
+        """The groups a record reads; `updates` asks for the update norms
+        even without a snapshot (see `read_fused`)."""
         wanted = []
         if self.variables and "weights" not in self.disabled:
             wanted.append("weights")
-        if snapshot is not None and "update_ratios" not in self.disabled:
+        if (snapshot is not None or updates) \
+                and "update_ratios" not in self.disabled:
             wanted.append("updates")
         if self.tap is not None and "gradient_norms" not in self.disabled:
             wanted.append("gradients")
@@ -166,15 +170,30 @@ class ModelReads:
     def read_fused(self, snapshot):
         """A record's parts in one compiled call; None if that fails.
 
+        A record without a snapshot (an epoch's or a fit's last step) reads
+        the update norms against the weights themselves and drops them:
+        one compiled program serves every record, where another would be
+        traced (compiled, on JAX) for these few.
+
         On failure the record (and every later one) is read part by part,
         each part under its own guard, so that a broken signal is named and
         switched off alone.
         """
         available = self.readout.group_names
-        groups = [g for g in self.wanted_groups(snapshot) if g in available]
+        stand_in = (snapshot is None and self.update_ratios
+                    and keras.backend.backend() != "torch")
+        groups = [g for g in self.wanted_groups(snapshot, stand_in)
+                  if g in available]
         try:
-            return self.readout.read(groups, snapshot if "updates" in groups
-                                     else None)
+            if "updates" not in groups:
+                return self.readout.read(groups)
+            if snapshot is None:
+                parts = self.readout.read(groups, [
+                    ops.convert_to_tensor(v) for v in self.variables])
+                parts.pop("update_norm", None)
+                parts.pop("snapshot_norm", None)
+                return parts
+            return self.readout.read(groups, snapshot)
         except Exception as e:
             self.readout, self.readout_error = None, e
             return None

@@ -22,13 +22,13 @@ traced once into a `tf.function`, on JAX into a `jax.jit`; later records
 replay them.
 """
 
-import inspect
-
 import numpy as np
 import keras
 from keras import ops
 
 from tensorboard_plugin_trainhealth import layer_tree
+from tensorboard_plugin_trainhealth.probe_data import sample_count
+from tensorboard_plugin_trainhealth.probe_reading import ProbeReading
 from tensorboard_plugin_trainhealth import stats
 
 # Outputs with more values per row than this (a sequence of vocabulary
@@ -97,104 +97,47 @@ def _why_not_inspected(layer, activation):
     return None
 
 
-def capture_from_fit(model, max_samples):
-    """Finds the training data of the running `fit` and takes a probe from it.
-
-    Callbacks are not given the data, so this looks for `fit`'s epoch
-    iterator in the calling frames (Keras builds it before calling
-    `on_train_begin`). Returns (inputs, targets) as numpy (the structure of
-    x and y; targets None when the data has none), or None if no safe
-    source was found. A plain Python generator is never read: that would
-    steal batches from training.
-    """
-    frame = inspect.currentframe()
-    try:
-        while frame is not None:
-            local = frame.f_locals
-            if local.get("self") is model and "epoch_iterator" in local:
-                return _take_probe(local["epoch_iterator"], max_samples)
-            frame = frame.f_back
-    finally:
-        del frame
-    return None
-
-
-def _take_probe(epoch_iterator, max_samples):
-    adapter = getattr(epoch_iterator, "data_adapter", None)
-    if adapter is None or type(adapter).__name__ == "GeneratorDataAdapter":
-        return None
-    return _first_samples(adapter.get_numpy_iterator(), max_samples)
-
-
-def probe_from_user(data, max_samples):
-    """(inputs, targets) from `probe_data=`: arrays (a list or dict of them
-    for multi-input models) holding inputs only, or a batched
-    `tf.data.Dataset` yielding `x` or `(x, y[, sample_weight])`."""
-    if hasattr(data, "as_numpy_iterator"):
-        return _first_samples(data.as_numpy_iterator(), max_samples)
-    return keras.tree.map_structure(
-        lambda a: np.asarray(a)[:max_samples], data), None
-
-
-def _first_samples(batches_iterator, max_samples):
-    inputs, targets, count = [], [], 0
-    for batch in batches_iterator:
-        if isinstance(batch, tuple):
-            inputs.append(batch[0])
-            targets.append(batch[1] if len(batch) > 1 else None)
-        else:
-            inputs.append(batch)
-            targets.append(None)
-        count += len(keras.tree.flatten(inputs[-1])[0])
-        if count >= max_samples:
-            break
-    if not inputs:
-        return None
-    return _joined_batches(inputs, max_samples), (
-        None if any(t is None for t in targets)
-        else _joined_batches(targets, max_samples))
-
-
-def _joined_batches(batches, max_samples):
-    joined = keras.tree.map_structure(
-        lambda *parts: np.concatenate(parts, axis=0), *batches)
-    return keras.tree.map_structure(lambda a: np.asarray(a)[:max_samples],
-                                    joined)
-
-
-def sample_count(inputs):
-    return len(keras.tree.flatten(inputs)[0])
-
-
 class ActivationProbe:
     """Runs the model on the probe inputs and reduces what it sees.
 
-    Calling it returns a `ProbeReading` (host numpy values). `chunks`
-    splits the samples into that many equal parts, run one after another.
+    Calling it returns a `ProbeReading` (host numpy values). The samples
+    run in as many equal chunks, one after another, as keep every probe
+    layer's output within `memory_budget_bytes` (None: one chunk); the
+    widths are learned from the probe's own trace (TensorFlow, JAX), or
+    from one sample run eagerly (torch, and a model not built yet).
     """
 
     def __init__(self, model, probe_layers, probe_inputs, output_names,
-                 chunks=1):
+                 memory_budget_bytes=None):
         self.model = model
         self.layers = list(probe_layers)
         self.output_names = list(output_names)
         count = sample_count(probe_inputs)
-        chunks = max(1, min(int(chunks), count))
-        size = count // chunks
-        self.samples = size * chunks
-        self.chunks = chunks
-        # On the device once, not at every record.
-        self._chunks = [
-            keras.tree.map_structure(
-                lambda a, i=i: ops.convert_to_tensor(a[i * size:(i + 1) * size]),
-                probe_inputs)
-            for i in range(chunks)]
+        if not model.variables:
+            # Builds a subclassed model that has not seen data yet, before
+            # its variables are handed to the compiled probe.
+            _measure_eagerly(model, self.layers, probe_inputs)
         # Compiled once per model and probe layers (and kept on the model,
         # for later fits): the inputs are arguments, the layers are not.
         key = ("probe", tuple(id(p.layer) for p in self.layers),
                tuple(id(v) for v in model.variables))
         self._compiled = stats.cached_on(
             model, key, lambda: _CompiledProbe(model, self.layers))
+        # On the device once, not at every record.
+        whole = keras.tree.map_structure(ops.convert_to_tensor, probe_inputs)
+        per_sample, self.unreached = self._compiled.measure(whole)
+        chunks = 1
+        if memory_budget_bytes is not None and count > 1:
+            chunks = max(1, min(count, -(-per_sample * count
+                                         // memory_budget_bytes)))
+        size = count // chunks
+        self.samples = size * chunks
+        self.chunks = chunks
+        self._chunks = [whole] if chunks == 1 else [
+            keras.tree.map_structure(
+                lambda a, i=i: ops.convert_to_tensor(a[i * size:(i + 1) * size]),
+                probe_inputs)
+            for i in range(chunks)]
 
     def __call__(self):
         parts = [self._compiled.read(chunk) for chunk in self._chunks]
@@ -211,15 +154,52 @@ class _CompiledProbe:
         self.layers = list(probe_layers)
         self.layout = None
         self.output_count = 0
+        self._traced_width = 0
+        self._measured = {}  # per-sample input signature -> measure()
         self._fn = stats.compile_for_backend(self._forward_and_reduce,
                                              model.variables)
+        self._count_fn = None
+        self._count_layout = None
 
     def read(self, inputs):
         flat = stats.to_host(self._fn(inputs)).astype(np.float64)
-        return _split(flat, self.layout)
+        parts = _split(flat, self.layout)
+        if not all(np.all(np.isfinite(parts[key][0])) for key in parts
+                   if key[0] == "sum"):
+            parts.update(self._nonfinite_counts(inputs))
+        return parts
+
+    def _nonfinite_counts(self, inputs):
+        """{("nonfinite", i): (count, total)}: a second, rarer program,
+        run only when an output's sum says it holds a NaN or infinity."""
+        if self._count_fn is None:
+            self._count_fn = stats.compile_for_backend(
+                self._forward_and_count, self.model.variables)
+        flat = stats.to_host(self._count_fn(inputs)).astype(np.float64)
+        return _split(flat, self._count_layout)
+
+    def measure(self, inputs):
+        """(bytes per sample of the widest probe layer's output, indices
+        of the probe layers the forward pass does not reach) on `inputs`,
+        before running on them."""
+        signature = tuple((tuple(a.shape[1:]), str(a.dtype))
+                          for a in keras.tree.flatten(inputs))
+        known = self._measured.get(signature)
+        if known is None:
+            if self._fn.trace(inputs):
+                unreached = [name[1] for name, _, _ in self.layout
+                             if name[0] == "unreached"]
+                known = (self._traced_width, unreached)
+            else:
+                known = _measure_eagerly(self.model, self.layers, inputs)
+            self._measured[signature] = known
+        width, unreached = known
+        # float32 outputs, plus a float32 copy made by the reductions.
+        return 8 * max(width, 1), list(unreached)
 
     def _forward_and_reduce(self, inputs):
         sinks, outputs = _hooked_forward(self.model, self.layers, inputs)
+        samples = max(1, _elements(keras.tree.flatten(inputs)[0].shape[:1]))
         layout, values = [], []
 
         def add(name, tensor, total=None):
@@ -227,11 +207,13 @@ class _CompiledProbe:
             layout.append((name, int(tensor.shape[0]), total))
             values.append(tensor)
 
+        width = 0
         for i, probe_layer in enumerate(self.layers):
             calls = sinks.get(id(probe_layer.layer)) or []
             if not calls:  # not reached on this forward pass
                 add(("unreached", i), ops.zeros((1,)))
                 continue
+            width = max([width] + [c["size"] // samples for c in calls])
             if probe_layer.family == "relu":
                 maxima = [c["unit_max"] for c in calls
                           if c["unit_max"].shape == calls[0]["unit_max"].shape]
@@ -239,29 +221,55 @@ class _CompiledProbe:
             else:
                 add(("pinned", i), sum(c["pinned"][0] for c in calls),
                     sum(c["pinned"][1] for c in calls))
-            add(("nonfinite", i), sum(c["nonfinite"][0] for c in calls),
-                sum(c["nonfinite"][1] for c in calls))
+            add(("sum", i), ops.stack([c["sum"] for c in calls]),
+                sum(c["size"] for c in calls))
         flat_outputs = keras.tree.flatten(outputs)
         self.output_count = len(flat_outputs)
         for j, out in enumerate(flat_outputs):
-            rows = _as_rows(out)
-            if rows is None:
-                continue
-            add(("out_mean", j), ops.mean(rows, axis=0), int(rows.shape[0]))
-            add(("out_var", j), ops.var(rows, axis=0))
-            add(("out_range", j), ops.stack([ops.min(rows), ops.max(rows)]))
-            if rows.shape[1] > 1:
-                predicted = ops.one_hot(ops.argmax(rows, axis=-1), rows.shape[1])
-                add(("out_classes", j), ops.sum(predicted, axis=0))
-                add(("out_row_sum_error", j),
-                    ops.max(ops.abs(ops.sum(rows, axis=-1) - 1.0)))
-            else:
-                add(("out_sides", j), ops.stack([
-                    ops.sum(ops.cast(ops.greater(rows, 0.5), "float32")),
-                    ops.sum(ops.cast(ops.greater(rows, 0.0), "float32"))]))
+            _add_output(add, j, out)
         # Runs while tracing: the sizes are static, known once traced.
         self.layout = layout
+        self._traced_width = width
         return ops.concatenate(values, axis=0) if values else ops.zeros((0,))
+
+
+    def _forward_and_count(self, inputs):
+        sinks, _ = _hooked_forward(self.model, self.layers, inputs,
+                                   _count_reduction)
+        layout, values = [], []
+        for i, probe_layer in enumerate(self.layers):
+            calls = sinks.get(id(probe_layer.layer)) or []
+            if calls:
+                layout.append((("nonfinite", i), 1,
+                               sum(c["nonfinite"][1] for c in calls)))
+                values.append(ops.reshape(
+                    sum(c["nonfinite"][0] for c in calls), (1,)))
+        self._count_layout = layout
+        return ops.concatenate(values, axis=0) if values else ops.zeros((0,))
+
+
+def _add_output(add, j, output):
+    """The reductions of model output j (see `_output_reading`)."""
+    rows = _as_rows(output)
+    if rows is None:
+        return
+    add(("out_mean", j), ops.mean(rows, axis=0), int(rows.shape[0]))
+    add(("out_var", j), ops.var(rows, axis=0))
+    add(("out_range", j), ops.stack([ops.min(rows), ops.max(rows)]))
+    if rows.shape[1] > 1:
+        predicted = ops.one_hot(ops.argmax(rows, axis=-1), rows.shape[1])
+        add(("out_classes", j), ops.sum(predicted, axis=0))
+        add(("out_row_sum_error", j),
+            ops.max(ops.abs(ops.sum(rows, axis=-1) - 1.0)))
+    else:
+        add(("out_sides", j), ops.stack([
+            ops.sum(ops.cast(ops.greater(rows, 0.5), "float32")),
+            ops.sum(ops.cast(ops.greater(rows, 0.0), "float32"))]))
+
+
+def _elements(shape):
+    """How many values a static shape holds (an unknown dimension: 1)."""
+    return int(np.prod([int(d) if d is not None else 1 for d in shape]))
 
 
 def _reduce(fn, tensors):
@@ -292,91 +300,10 @@ def _split(flat, layout):
     return out
 
 
-class ProbeReading:
-    """What one probe run found, per probe layer and per model output.
-
-    `signal[i]`: the dead fraction (ReLU family) or saturated fraction
-    (bounded) of probe layer i; `nonfinite[i]`: its share of NaN/Inf
-    outputs (0 exactly when there are none); NaN for a layer the forward
-    pass did not reach. `prediction_std[j]` and `top_class_share[j]` for
-    output j (NaN when not measured).
-    """
-
-    def __init__(self, signal, nonfinite, outputs, unreached=()):
-        self.unreached = list(unreached)  # indices of layers not reached
-        self.signal = signal
-        self.nonfinite = nonfinite
-        self.outputs = outputs  # per output: a dict, see `measured`
-        self.prediction_std = np.array(
-            [o.get("prediction_std", np.nan) for o in outputs], np.float64)
-        self.top_class_share = np.array(
-            [o.get("top_class_share", np.nan) for o in outputs], np.float64)
-
-    def measured(self, j):
-        """Output j as the facts describe it (`measured`, docs/schema.md)."""
-        return dict(self.outputs[j]) if j < len(self.outputs) else None
-
-    @classmethod
-    def combine(cls, compiled, parts):
-        """One reading from the parts of equal chunks of the samples."""
-        layers = compiled.layers
-        signal = np.full(len(layers), np.nan)
-        nonfinite = np.full(len(layers), np.nan)
-        for i, probe_layer in enumerate(layers):
-            if ("unreached", i) in parts[0]:
-                continue
-            if probe_layer.family == "relu":
-                maxima = np.max([p[("unit_max", i)][0] for p in parts], axis=0)
-                signal[i] = float(np.mean(~(maxima > 0))) if maxima.size else np.nan
-            else:
-                signal[i] = _fraction(parts, ("pinned", i))
-            nonfinite[i] = _fraction(parts, ("nonfinite", i))
-        outputs = [_output_reading(parts, j)
-                   for j in range(compiled.output_count)]
-        unreached = [i for i in range(len(layers))
-                     if ("unreached", i) in parts[0]]
-        return cls(signal, nonfinite, outputs, unreached)
-
-
-def _output_reading(parts, j):
-    if ("out_mean", j) not in parts[0]:
-        return {}
-    means = np.stack([p[("out_mean", j)][0] for p in parts])
-    variances = np.stack([p[("out_var", j)][0] for p in parts])
-    # Equal chunks: the total variance is the mean of the chunks' variances
-    # plus the variance of their means.
-    total = variances.mean(axis=0) + means.var(axis=0)
-    low = float(min(p[("out_range", j)][0][0] for p in parts))
-    high = float(max(p[("out_range", j)][0][1] for p in parts))
-    rows = sum(p[("out_mean", j)][1] for p in parts)
-    in_unit = bool(0.0 <= low and high <= 1.0)
-    if ("out_classes", j) in parts[0]:
-        counts = np.sum([p[("out_classes", j)][0] for p in parts], axis=0)
-        top = counts.max() / rows if rows else np.nan
-        error = max(float(p[("out_row_sum_error", j)][0][0]) for p in parts)
-        rows_sum_to_one = bool(error < 1e-3)
-    else:
-        sides = np.sum([p[("out_sides", j)][0] for p in parts], axis=0)
-        above = sides[0] if in_unit else sides[1]
-        top = max(above, rows - above) / rows if rows else np.nan
-        rows_sum_to_one = None
-    return {
-        "min": low, "max": high, "mean": float(means.mean()),
-        "in_unit_interval": in_unit, "rows_sum_to_one": rows_sum_to_one,
-        "prediction_std": float(np.mean(np.sqrt(np.maximum(total, 0.0)))),
-        "top_class_share": float(top),
-    }
-
-
-def _fraction(parts, key):
-    count = sum(float(p[key][0][0]) for p in parts)
-    total = sum(p[key][1] for p in parts)
-    return count / total if total else np.nan
-
-
-def _hooked_forward(model, probe_layers, inputs):
+def _hooked_forward(model, probe_layers, inputs, reductions=None):
     """Runs the model on `inputs` with every probe layer hooked; returns
     ({id(layer): [reductions of each call]}, the model's outputs)."""
+    reductions = reductions or _reductions
     sinks = {}
     hooked = []
     for probe_layer in probe_layers:
@@ -385,7 +312,7 @@ def _hooked_forward(model, probe_layers, inputs):
             continue
         sinks[id(layer)] = []
         hooked.append(layer)
-        _hook(layer, probe_layer, sinks[id(layer)])
+        _hook(layer, probe_layer, sinks[id(layer)], reductions)
     try:
         outputs = model(inputs, training=False)
     finally:
@@ -395,7 +322,7 @@ def _hooked_forward(model, probe_layers, inputs):
 
 
 def _reductions(probe_layer, out):
-    reduced = {"nonfinite": stats.nonfinite_count(out)}
+    reduced = {"sum": stats.total(out), "size": _elements(out.shape)}
     if probe_layer.family == "relu":
         reduced["unit_max"] = stats.unit_max(out, probe_layer.unit_axis)
     else:
@@ -403,14 +330,18 @@ def _reductions(probe_layer, out):
     return reduced
 
 
-def _hook(layer, probe_layer, sink):
+def _count_reduction(probe_layer, out):
+    return {"nonfinite": stats.nonfinite_count(out)}
+
+
+def _hook(layer, probe_layer, sink, reductions):
     original = layer.call
 
     def recording_call(*args, **kwargs):
         out = original(*args, **kwargs)
         # Recurrent layers with return_state return [output, *states].
         first = out[0] if isinstance(out, (list, tuple)) else out
-        sink.append(_reductions(probe_layer, first))
+        sink.append(reductions(probe_layer, first))
         return out
 
     object.__setattr__(layer, "call", recording_call)
@@ -421,36 +352,34 @@ def _unhook(layer):
         object.__delattr__(layer, "call")
 
 
-def chunks_for_memory(model, probe_layers, inputs, budget_bytes):
-    """How many equal chunks keep each probe layer's output within
-    `budget_bytes`: one sample is run first to measure the widest layer."""
-    count = sample_count(inputs)
-    if not probe_layers or count <= 1:
-        return 1
-    widths = []
+def _measure_eagerly(model, probe_layers, inputs):
+    """(elements per sample of the widest probe layer's output, indices of
+    the probe layers not reached), from one sample run eagerly."""
+    widths, reached = [], set()
     hooked = {}
     for probe_layer in probe_layers:
         layer = probe_layer.layer
         if id(layer) not in hooked:
             hooked[id(layer)] = layer
-            _hook_measuring(layer, widths)
+            _hook_measuring(layer, widths, reached)
     try:
         model(keras.tree.map_structure(lambda a: a[:1], inputs), training=False)
     finally:
         for layer in hooked.values():
             _unhook(layer)
-    # float32 outputs, plus a float32 copy made by the reductions.
-    per_sample = 8 * max(widths, default=1)
-    return max(1, min(count, -(-per_sample * count // budget_bytes)))
+    unreached = [i for i, p in enumerate(probe_layers)
+                 if id(p.layer) not in reached]
+    return max(widths, default=1), unreached
 
 
-def _hook_measuring(layer, widths):
+def _hook_measuring(layer, widths, reached):
     original = layer.call
 
     def measuring_call(*args, **kwargs):
         out = original(*args, **kwargs)
         first = out[0] if isinstance(out, (list, tuple)) else out
-        widths.append(int(np.prod(first.shape)))
+        widths.append(_elements(first.shape))
+        reached.add(id(layer))
         return out
 
     object.__setattr__(layer, "call", measuring_call)
@@ -460,21 +389,20 @@ def build(model, inputs, output_names, memory_budget_bytes):
     """The probe of `model` on `inputs`, run once: (probe, its first
     reading, the layers not inspected as `{"layer", "reason"}`).
 
-    Running it also builds a subclassed model that has not seen data yet.
+    A subclassed model that has not seen data yet is built on the way.
     A layer the forward pass never calls (attention computed by a fused
     kernel instead of its Softmax layer) has no outputs to judge: it is
     left out, and listed.
     """
     layers, skipped = find_probe_layers(model)
-    chunks = chunks_for_memory(model, layers, inputs, memory_budget_bytes)
-    probe = ActivationProbe(model, layers, inputs, output_names, chunks)
-    reading = probe()
-    if reading.unreached:
+    probe = ActivationProbe(model, layers, inputs, output_names,
+                            memory_budget_bytes)
+    if probe.unreached:
         skipped = skipped + [
             {"layer": layers[i].name,
              "reason": "not called in the model's forward pass"}
-            for i in reading.unreached]
-        layers = [p for i, p in enumerate(layers) if i not in reading.unreached]
-        probe = ActivationProbe(model, layers, inputs, output_names, chunks)
-        reading = probe()
-    return probe, reading, skipped
+            for i in probe.unreached]
+        layers = [p for i, p in enumerate(layers) if i not in probe.unreached]
+        probe = ActivationProbe(model, layers, inputs, output_names,
+                                memory_budget_bytes)
+    return probe, probe(), skipped

@@ -35,7 +35,7 @@ class Record:
     `update_norm`/`snapshot_norm` are ||w - w0|| and ||w0|| against a
     snapshot taken `update_steps` steps earlier. `grad_step` is the step
     the gradient norms belong to (the tap keeps the latest due step's).
-    `probe` is a `probe.ProbeReading`.
+    `probe` is a `probe_reading.ProbeReading`.
     """
 
     step: int

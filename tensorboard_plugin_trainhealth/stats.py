@@ -153,6 +153,13 @@ def nonfinite_count(outputs):
     return ops.cast(bad, "float32"), _static_size(x)
 
 
+def total(outputs):
+    """The sum of an output, in one pass: not finite whenever the output
+    holds a NaN or an infinity (and, rarely, when a sum of huge finite
+    values overflows), so that `nonfinite_count` need only run then."""
+    return ops.sum(_as_float(outputs))
+
+
 def l2_norm(x):
     """L2 norm in float32 (float16 gradients would overflow when squared)."""
     x = _as_float(x)
@@ -166,44 +173,106 @@ def compile_for_backend(fn, state_variables=()):
     variable, so:
 
     * TensorFlow: `fn` becomes a `tf.function`, traced once per argument
-      signature; it reads the variables when it runs.
+      signature; it reads the variables when it runs. It is traced without
+      AutoGraph, which would convert every layer's `call` (a trace several
+      times slower), and with it only if that fails (a layer or schedule
+      with Python control flow on tensors).
     * JAX: `fn` becomes a `jax.jit` of the current values of
       `state_variables` (every variable `fn` reads), read inside through a
       `StatelessScope`; a jitted closure would otherwise freeze the values
       it saw when traced.
     * torch: `fn` runs eagerly under `torch.no_grad()`: statistics need no
       autograd graph.
+
+    The result is called like `fn`; `.trace(*args)` traces it for those
+    arguments without running it (TensorFlow, JAX: what the trace sees,
+    shapes included, is known before any memory is spent) and returns
+    False where there is no trace (torch).
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":
+        return _TracedTF(fn)
+    if backend == "jax":
+        return _JittedJAX(fn, state_variables)
+    return _Eager(fn)
+
+
+class _TracedTF:
+    def __init__(self, fn):
         import tensorflow as tf
 
-        return tf.function(fn)
-    if backend == "jax":
+        self._fn = fn
+        self._traced = tf.function(fn, autograph=False)
+        self._proven = False
+
+    def _with_autograph(self):
+        import tensorflow as tf
+
+        self._traced = tf.function(self._fn)
+        self._proven = True
+
+    def __call__(self, *args):
+        if self._proven:
+            return self._traced(*args)
+        try:
+            result = self._traced(*args)
+        except Exception:  # Python control flow on tensors: let AutoGraph try
+            self._with_autograph()
+            return self._traced(*args)
+        self._proven = True
+        return result
+
+    def trace(self, *args):
+        try:
+            self._traced.get_concrete_function(*args)
+        except Exception:
+            self._with_autograph()
+            self._traced.get_concrete_function(*args)
+        return True
+
+
+class _JittedJAX:
+    def __init__(self, fn, state_variables):
         import jax
 
         state_variables = list(state_variables)
+        self._state_variables = state_variables
 
         def pure(values, *args):
             mapping = list(zip(state_variables, values))
             with keras.StatelessScope(state_mapping=mapping):
                 return fn(*args)
 
-        jitted = jax.jit(pure)
+        self._jitted = jax.jit(pure)
 
-        def run(*args):
-            return jitted([v.value for v in state_variables], *args)
+    def _values(self):
+        return [v.value for v in self._state_variables]
 
-        return run
-    if backend == "torch":
+    def __call__(self, *args):
+        return self._jitted(self._values(), *args)
+
+    def trace(self, *args):
+        # jit's trace cache is shared with the later call.
+        trace = getattr(self._jitted, "trace", None) or self._jitted.lower
+        trace(self._values(), *args)
+        return True
+
+
+class _Eager:
+    def __init__(self, fn):
+        self._fn = fn
+        self._torch = keras.backend.backend() == "torch"
+
+    def __call__(self, *args):
+        if not self._torch:
+            return self._fn(*args)
         import torch
 
-        def run_without_grad(*args):
-            with torch.no_grad():
-                return fn(*args)
+        with torch.no_grad():
+            return self._fn(*args)
 
-        return run_without_grad
-    return fn
+    def trace(self, *args):
+        return False
 
 
 def cached_on(owner, key, build):

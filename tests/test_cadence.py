@@ -62,12 +62,41 @@ def _cadence(total, every="auto", start=0):
 
 
 def test_dense_start_records_every_floor_steps_with_the_probe():
+    # Records cost 1/40 of a step: the dense start runs its 30 records.
     cadence, clock = _cadence(total=3000)  # floor: 3000 / 300 = 10
-    recorded, probed, _ = simulate(cadence, clock, 3000, step_time=0.01,
+    recorded, probed, _ = simulate(cadence, clock, 3000, step_time=1.0,
                                    record_cost=0.005, probe_cost=0.02)
     dense = recorded[:cadence_lib.DENSE_RECORDS]
     assert dense == list(range(0, 10 * cadence_lib.DENSE_RECORDS, 10))
     assert probed[:cadence_lib.DENSE_RECORDS] == dense
+
+
+def test_the_dense_start_ends_once_it_has_cost_its_share_of_the_fit():
+    # A 30 s fit whose records cost 2.5 steps each: the dense start stops
+    # once it has cost DENSE_SHARE of the fit (the first record, which
+    # traces, not counted).
+    cadence, clock = _cadence(total=3000)
+    recorded, probed, _ = simulate(cadence, clock, 3000, step_time=0.01,
+                                   record_cost=0.005, probe_cost=0.02)
+    share = cadence_lib.DENSE_SHARE * 3000 * 0.01
+    dense_records = 2 + int(share / 0.025)
+    assert dense_records < cadence_lib.DENSE_RECORDS
+    assert recorded[:dense_records] == list(range(0, 10 * dense_records, 10))
+    assert probed[:dense_records] == recorded[:dense_records]
+    assert recorded[dense_records] - recorded[dense_records - 1] > 10
+
+
+def test_the_dense_start_keeps_its_minimum_on_a_fit_too_short_to_pay_for_it():
+    cadence, clock = _cadence(total=100)
+    recorded, probed, _ = simulate(cadence, clock, 100, step_time=0.001,
+                                   record_cost=0.05, probe_cost=0.05)
+    minimum = cadence_lib.DENSE_MIN_RECORDS
+    assert recorded[:minimum] == list(range(minimum))
+    assert recorded[minimum] > minimum
+    # The probe, 50 steps' worth, runs on the first record only, and then
+    # as coverage needs.
+    assert probed[0] == 0 and set(probed[1:]).isdisjoint(range(1, minimum))
+    assert max(np.diff(probed)) <= 10
 
 
 def test_a_long_fit_spends_its_budget_and_no_more():
@@ -105,6 +134,9 @@ def test_a_short_fit_is_covered_end_to_end_whatever_records_cost():
     assert max(np.diff(probed)) <= longest
     assert recorded[-1] >= total - longest
     assert probed[-1] >= total - longest
+    # ... and no more than that: after the dense start, the longest gap
+    # allowed, not a rounder number below it.
+    assert len(recorded) <= cadence_lib.DENSE_MIN_RECORDS + 10
 
 
 def test_the_dense_start_ends_once_it_has_cost_its_seconds():
@@ -116,6 +148,24 @@ def test_the_dense_start_ends_once_it_has_cost_its_seconds():
     dense_records = 2 + int(cadence_lib.DENSE_SECONDS / 0.3)
     assert recorded[:dense_records] == list(range(0, 100 * dense_records, 100))
     assert recorded[dense_records] - recorded[dense_records - 1] > 100
+
+
+def test_a_fit_that_continues_the_previous_one_has_no_dense_start():
+    # Records cost 1.6% of 100 steps: the first fit is held to a record
+    # every tenth of itself; the second, covered with the first, spreads
+    # them as the budget says, from its first step.
+    first, clock = _cadence(total=1000)
+    simulate(first, clock, 1000, step_time=0.01, record_cost=0.012,
+             probe_cost=0.02, steps_per_epoch=1000)
+    assert first.period == 100
+    second = cadence_lib.Cadence("auto", 1000, 1000, clock, previous=first,
+                                 span_steps=2000)
+    assert second.dense_left == 0
+    recorded, probed, _ = simulate(second, clock, 1000, step_time=0.01,
+                                   record_cost=0.012, probe_cost=0.02,
+                                   start=1000, steps_per_epoch=1000)
+    assert recorded == list(range(1000, 2000, 200))
+    assert max(np.diff([first.last_probe_step] + probed)) <= 200
 
 
 def test_a_fixed_cadence_records_and_probes_every_n_steps():
@@ -142,8 +192,6 @@ def test_an_unknown_length_has_the_unknown_floor_and_no_coverage_bound():
 def test_nice_periods():
     assert [cadence_lib.nice_at_least(n) for n in (1, 3, 7, 11, 60, 101)] == \
         [1, 5, 10, 20, 100, 200]
-    assert [cadence_lib.nice_at_most(n) for n in (1, 3, 7, 11, 60, 101)] == \
-        [1, 2, 5, 10, 50, 100]
 
 
 # -- the callback's reads, on a real fit ----------------------------------------
@@ -294,3 +342,31 @@ def test_compiled_reads_are_kept_on_the_model_across_fits(tmp_path):
     assert second._fit.probe._compiled is first._fit.probe._compiled
     assert list(second.series.matrices[md.VARIABLE_GRAD_NORM].steps) == \
         list(range(16, 32, 4))
+
+
+def test_a_loop_of_one_epoch_fits_pays_the_dense_start_once(tmp_path):
+    x, y = _data(n=1024)  # 64 steps an epoch
+    model = _model()
+    clock = TickingClock(0.05)
+    fits = [_fit(model, x, y, tmp_path / "run", epochs=1, clock=clock)[0]
+            for _ in range(3)]
+    assert fits[0]._fit.continues is None
+    assert all(cb._fit.continues is not None for cb in fits[1:])
+    assert all(cb._fit.cadence.dense_left == 0 for cb in fits[1:])
+    per_fit = [list(cb.series.matrices[md.VARIABLE_WEIGHT_NORM].steps)
+               for cb in fits]
+    # The first fit's dense start records its first steps one by one; the
+    # later fits spread their records from their first step on, and are
+    # covered as one training with the fits before them.
+    assert per_fit[0][:cadence_lib.DENSE_MIN_RECORDS] == list(
+        range(cadence_lib.DENSE_MIN_RECORDS))
+    for i, steps in enumerate(per_fit[1:], start=1):
+        assert len(steps) < len(per_fit[0])
+        assert steps[-1] == 64 * (i + 1) - 1
+        assert max(np.diff(steps)) <= 64 * (i + 1) // 10
+    # Another run, or a recompiled model, starts a phase of its own.
+    other = _fit(model, x, y, tmp_path / "other", epochs=1, clock=clock)[0]
+    assert other._fit.continues is None
+    model.compile(keras.optimizers.SGD(0.01), "binary_crossentropy")
+    again = _fit(model, x, y, tmp_path / "run", epochs=1, clock=clock)[0]
+    assert again._fit.continues is None

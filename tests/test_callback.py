@@ -453,3 +453,56 @@ def test_each_live_alert_is_printed_once_as_one_line(tmp_path, capsys):
     model.fit(x, y, epochs=2, verbose=0, callbacks=[quiet])
     assert quiet.series.live_alerts
     assert "Train Health" not in capsys.readouterr().out
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch",
+                    reason="the torch trainer refuses steps_per_execution > 1")
+def test_with_steps_per_execution_every_part_of_a_record_is_of_one_step(
+        tmp_path):
+    # Full-batch SGD on least squares, 16 identical batches an epoch, so
+    # that the gradient and the weights of every step are known. Keras
+    # calls back once per 3 steps: the record of a due step falls at the
+    # end of its execution, and its weights, gradients and update ratio
+    # are all of that step.
+    rng = np.random.default_rng(3)
+    n, d, lr = 16, 5, 0.05
+    x = rng.normal(size=(n, d)).astype("float32")
+    t = rng.normal(size=(n, 1)).astype("float32")
+    model = keras.Sequential([
+        keras.Input((d,)),
+        keras.layers.Dense(1, use_bias=False, kernel_initializer="ones",
+                           name="linear"),
+    ])
+    model.compile(keras.optimizers.SGD(lr), "mse", steps_per_execution=3)
+    cb, _, messages = _fit(model, np.tile(x, (16, 1)), np.tile(t, (16, 1)),
+                           tmp_path / "run", epochs=2, batch_size=n,
+                           fit_kwargs={"shuffle": False}, every_n_steps=5)
+    assert messages == []
+
+    weights, grads = [np.ones((d, 1))], []
+    for _ in range(32):
+        grads.append(2.0 / n * x.T.astype(np.float64) @ (x @ weights[-1] - t))
+        weights.append(weights[-1] - lr * grads[-1])
+    # Executions: [0-2] [3-5] ... [15] in the first epoch (16 steps), then
+    # [16-18] ... [31]; the due steps 0, 5, 10, ... are recorded at the
+    # last step of the execution that holds them, and the fit's last step.
+    recorded = [2, 5, 11, 15, 21, 27, 30]
+    weight = cb.series.matrices[md.VARIABLE_WEIGHT_NORM]
+    assert list(weight.steps) == recorded + [31]
+    np.testing.assert_allclose(
+        weight.values[:, 0], [np.linalg.norm(weights[s + 1])
+                              for s in recorded + [31]], rtol=1e-5)
+    grad = cb.series.matrices[md.VARIABLE_GRAD_NORM]
+    assert list(grad.steps) == recorded
+    np.testing.assert_allclose(
+        grad.values[:, 0], [np.linalg.norm(grads[s]) for s in recorded],
+        rtol=1e-4)
+    # An update ratio is per step, over the steps since the snapshot taken
+    # at the start of the execution.
+    ratio = cb.series.matrices[md.VARIABLE_UPDATE_RATIO]
+    assert list(ratio.steps) == recorded
+    starts = [0, 3, 9, 15, 19, 25, 28]
+    expected = [np.linalg.norm(weights[s + 1] - weights[b])
+                / np.linalg.norm(weights[b]) / (s + 1 - b)
+                for s, b in zip(recorded, starts)]
+    np.testing.assert_allclose(ratio.values[:, 0], expected, rtol=1e-4)

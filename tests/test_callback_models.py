@@ -196,6 +196,26 @@ def test_finite_conv_outputs_have_no_nonfinite_values_exactly(tmp_path):
     assert not np.any(cb.series.scalar(md.STEP_NONFINITE_ACTIVATIONS).values)
 
 
+def test_nonfinite_activations_are_counted_exactly(tmp_path):
+    # 5 of the 64 probe samples hold a NaN: every unit of both tanh and
+    # sigmoid layers is NaN for those samples, finite for the others.
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(128, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("float32")
+    probe = rng.normal(size=(64, 4)).astype("float32")
+    probe[[3, 10, 20, 40, 63], 1] = np.nan
+    model = keras.Sequential([
+        keras.Input((4,)), layers.Dense(3, activation="tanh", name="hidden"),
+        layers.Dense(1, activation="sigmoid", name="head")])
+    model.compile("adam", "binary_crossentropy")
+    cb, _ = _fit(model, x, y, tmp_path / "run", every_n_steps=2,
+                 probe_data=probe)
+    nonfinite = cb.series.matrices[md.LAYER_ACTIVATION_NONFINITE]
+    assert nonfinite.names == ["hidden", "head"]
+    np.testing.assert_allclose(nonfinite.values, 5 / 64)
+    assert np.all(cb.series.scalar(md.STEP_NONFINITE_ACTIVATIONS).values == 1)
+
+
 def test_a_schedule_is_recorded_at_the_step_that_applied_it(tmp_path):
     rng = np.random.default_rng(6)
     x = rng.normal(size=(128, 4)).astype("float32")
