@@ -17,6 +17,7 @@ failure turns that signal off with one warning.
 import atexit
 import os
 import socket
+import sys
 import time
 import uuid
 import warnings
@@ -441,7 +442,20 @@ class TrainHealthMonitor:
         if key in self._warned:
             return
         self._warned.add(key)
-        warnings.warn(message, TrainHealthWarning, stacklevel=3)
+        warnings.warn(message, TrainHealthWarning, stacklevel=_user_stacklevel())
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_stacklevel():
+    """The stack level of the first caller outside this package (the line
+    of the user's loop that the warning is about)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(
+            _PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _first(values):

@@ -59,6 +59,7 @@ class TorchReads:
         self._snapshot = None
         self._loss_terms = []
         self._loss_count = 0
+        self._loss_reset = False
 
     # -- around a due step -----------------------------------------------
 
@@ -114,14 +115,18 @@ class TorchReads:
         """Keeps one step's loss for the running mean (no host sync)."""
         if isinstance(loss, torch.Tensor):
             loss = loss.detach()
+        if self._loss_reset:
+            self._loss_terms, self._loss_count = [], 0
+            self._loss_reset = False
         self._loss_terms.append(loss)
         self._loss_count += 1
         if len(self._loss_terms) > _MAX_LOSS_TERMS:
             self._loss_terms = [_summed(self._loss_terms)]
 
     def reset_loss(self):
-        """A new epoch: the running mean starts again (as Keras's does)."""
-        self._loss_terms, self._loss_count = [], 0
+        """A new epoch: the running mean starts again (as Keras's does) at
+        the next loss; a record before it (the last) has the epoch's."""
+        self._loss_reset = True
 
     # -- reading ---------------------------------------------------------
 
