@@ -162,7 +162,10 @@ class TrainHealthMonitor:
         self._closed = False
         self._handles = []
         self._probe = None
-        self._capture_in_hook = True  # Lightning captures in its own hook
+        # False when a framework hook that runs after backward calls
+        # capture_before_step() itself (the Lightning callback does: its
+        # closure runs the backward inside optimizer.step, after the hook).
+        self.capture_in_step_hook = True
         self._length_known = bool(total_steps or (steps_per_epoch and epochs))
         planned = total_steps or (steps_per_epoch * epochs if
                                   self._length_known else None)
@@ -336,13 +339,19 @@ class TrainHealthMonitor:
         self._cadence.step_started(step)
         groups = optimizer.param_groups
         self._reads.learning_rate = groups[0].get("lr") if groups else None
-        if self._capture_in_hook and self._due(step):
-            self.capture_before_step()
+        if self.capture_in_step_hook:
+            self._capture()
 
     def capture_before_step(self):
-        """Notes the gradients (and weights) of the coming due step; the
-        pre-step hook calls it, or a framework hook that runs after the
-        gradients exist (Lightning's `on_before_optimizer_step`)."""
+        """Notes the gradients (and weights) of the coming step if it is
+        due; the pre-step hook calls it, or a framework hook that runs after
+        the gradients exist (Lightning's `on_before_optimizer_step`). A
+        second call for the same step (an attempt GradScaler skipped)
+        replaces the first."""
+        if not self._closed and self._chief:
+            self._guard("record", self._capture)
+
+    def _capture(self):
         step = self._steps
         if not self._due(step):
             return
@@ -373,8 +382,7 @@ class TrainHealthMonitor:
         self._steps += 1
 
     def _due(self, step):
-        return (self._cadence.is_due(step) and step > self._last_recorded
-                and step != self._captured)
+        return self._cadence.is_due(step) and step > self._last_recorded
 
     # -- records and alerts ----------------------------------------------
 

@@ -71,6 +71,11 @@ class TorchReads:
             self.learning_rate = optimizer.param_groups[0].get("lr")
         if self.gradient_norms and "gradient_norms" not in self.disabled:
             self.pending["grad_norm"] = self._gradient_norms()
+            # A fused optimizer under GradScaler skips an overflowing step
+            # inside its kernel: such a step applied no gradient.
+            found_inf = getattr(optimizer, "found_inf", None)
+            if isinstance(found_inf, torch.Tensor):
+                self.pending["skipped"] = found_inf.detach().float().reshape(1)
         if self.update_ratios and "update_ratios" not in self.disabled:
             with torch.no_grad():
                 self._snapshot = [p.detach().clone() for p in self.parameters]
@@ -149,6 +154,9 @@ class TorchReads:
             parts["learning_rate"] = (rate.detach().reshape(1), None)
             rate = None
         host = {k: v for k, (v, _) in reading_lib.to_host(parts).items()}
+        if host.pop("skipped", np.zeros(1))[0] > 0:
+            for name in ("grad_norm", "update_norm", "snapshot_norm"):
+                host.pop(name, None)
         if loss is not None:
             host["loss"] = np.array([loss])
         if rate is not None and "learning_rate" not in self.disabled:
