@@ -22,7 +22,7 @@ from tensorboard_plugin_trainhealth.lightning import TrainHealthCallback  # noqa
 from tensorboard_plugin_trainhealth.lightning import metric_key  # noqa: E402
 
 from tests import providers  # noqa: E402
-from tests.test_torch_monitor import analytic_sgd, least_squares  # noqa: E402
+from tests.torch_loops import analytic_sgd, least_squares  # noqa: E402
 
 
 class Classifier(pl.LightningModule):

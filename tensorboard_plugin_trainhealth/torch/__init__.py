@@ -17,6 +17,6 @@ imports TensorFlow or Keras. See `monitor.py`.
 """
 
 from tensorboard_plugin_trainhealth.torch.monitor import TrainHealthMonitor
-from tensorboard_plugin_trainhealth.torch.monitor import TrainHealthWarning
+from tensorboard_plugin_trainhealth.torch.guard import TrainHealthWarning
 
 __all__ = ["TrainHealthMonitor", "TrainHealthWarning"]

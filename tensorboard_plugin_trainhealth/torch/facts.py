@@ -240,3 +240,21 @@ def data_facts(inputs, targets, output_names):
         host = probe_lib.map_inputs(_numpy, targets)
         facts["targets"] = array_facts.target_facts(output_names, host)
     return facts
+
+
+def run_facts(model, optimizer, loss_fn, probe, reading, batch, requested):
+    """The facts of a run's start (docs/schema.md): model, heads with what
+    they output on the probe, losses, inputs, targets and the probe."""
+    facts = describe_model(model, probe, optimizer)
+    if reading is not None:
+        facts["outputs"] = [dict(head, measured=reading.measured(j))
+                            for j, head in enumerate(facts["outputs"])]
+    names = probe.output_names if probe is not None else ["output"]
+    targets = batch[1] if batch is not None else None
+    facts["losses"] = loss_facts(loss_fn, probe, targets, model)
+    if batch is not None:
+        facts.update(data_facts(batch[0], targets, names))
+    facts["probe_samples"] = probe.samples if probe is not None else 0
+    facts["probe"] = array_facts.probe_facts(probe, requested,
+                                             not_inspected(model, probe))
+    return facts

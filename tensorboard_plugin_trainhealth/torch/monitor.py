@@ -17,18 +17,16 @@ failure turns that signal off with one warning.
 import atexit
 import os
 import socket
-import sys
 import time
 import uuid
-import warnings
 import weakref
 
 import torch
 
-from tensorboard_plugin_trainhealth import array_facts
 from tensorboard_plugin_trainhealth import cadence as cadence_lib
 from tensorboard_plugin_trainhealth import recorder as recorder_lib
 from tensorboard_plugin_trainhealth.torch import facts as facts_lib
+from tensorboard_plugin_trainhealth.torch import guard as guard_lib
 from tensorboard_plugin_trainhealth.torch import modules as modules_lib
 from tensorboard_plugin_trainhealth.torch import probe as probe_lib
 from tensorboard_plugin_trainhealth.torch import reads as reads_lib
@@ -42,10 +40,6 @@ DIAGNOSE_EVERY_RECORDS = 25
 # the run's step and epoch axes.
 _LAST_STEP_ATTRIBUTE = "_trainhealth_last_step"
 _LAST_EPOCH_ATTRIBUTE = "_trainhealth_last_epoch"
-
-
-class TrainHealthWarning(UserWarning):
-    """A signal switched off after an error, or a setup the monitor refuses."""
 
 
 class TrainHealthMonitor:
@@ -148,7 +142,8 @@ class TrainHealthMonitor:
         self.on_critical, self.verbose = on_critical, verbose
         self.should_stop = False
         self._clock = time.perf_counter  # the cadence's clock (tests fake it)
-        self._disabled, self._warned = set(), set()
+        self._guard = guard_lib.Guard()
+        self._disabled = self._guard.disabled
         self._module = modules_lib.unwrap(model)
         self._chief = (_process_rank() if rank is None else int(rank)) == 0
         self._recorder = recorder_lib.Recorder(
@@ -264,20 +259,18 @@ class TrainHealthMonitor:
         if self.activation_stats:
             batch = self._guard("activation_stats", self._probe_batch)
             if batch is None and "activation_stats" not in self._disabled:
-                self._warn_once(
+                self._guard.warn_once(
                     "no_probe",
                     "TrainHealthMonitor: no probe_data; dead-unit and "
                     "saturation statistics and the facts about the model's "
                     "outputs, inputs and targets are off. Pass probe_data="
                     "(x_train[:256], y_train[:256]) to turn them on.")
         if batch is not None:
-            self._probe = self._guard(
-                "activation_stats", probe_lib.TorchProbe, self._module,
-                batch[0], PROBE_MEMORY_BUDGET_BYTES)
-            if self._probe is not None:
-                reading = self._guard("activation_stats", self._probe)
-                if reading is None:
-                    self._probe = None
+            built = self._guard("activation_stats", probe_lib.build,
+                                self._module, batch[0],
+                                PROBE_MEMORY_BUDGET_BYTES)
+            if built is not None:
+                self._probe, reading = built
         probe = self._probe
         self._recorder.set_layout(recorder_lib.Layout(
             probe.layers if probe is not None else (), self._reads.columns,
@@ -293,22 +286,10 @@ class TrainHealthMonitor:
                                      device)
 
     def _write_facts(self, probe, reading, batch):
-        facts = facts_lib.describe_model(self._module, probe, self.optimizer)
-        if reading is not None:
-            facts["outputs"] = [dict(head, measured=reading.measured(j))
-                                for j, head in enumerate(facts["outputs"])]
-        names = probe.output_names if probe is not None else ["output"]
-        targets = batch[1] if batch is not None else None
-        facts["losses"] = facts_lib.loss_facts(self.loss_fn, probe, targets,
-                                               self._module)
-        if batch is not None:
-            facts.update(facts_lib.data_facts(batch[0], targets, names))
+        facts = facts_lib.run_facts(self._module, self.optimizer, self.loss_fn,
+                                    probe, reading, batch, self.probe_samples)
         facts.update(
             every_n_steps=self._cadence.period,
-            probe_samples=probe.samples if probe is not None else 0,
-            probe=array_facts.probe_facts(
-                probe, self.probe_samples,
-                facts_lib.not_inspected(self._module, probe)),
             steps_per_epoch=self.steps_per_epoch, epochs=self.epochs,
             initial_step=self._offset,
             gradient_source="backward" if self._reads.gradient_norms else "off",
@@ -418,7 +399,7 @@ class TrainHealthMonitor:
         """The last step's record: weights, loss and probe (its gradients
         may be zeroed by now, so they are not read)."""
         self._reads.pending = {}
-        self._reads.weights_now()
+        self._reads.after_step()
         self._record(step, final=True)
 
     def _diagnose(self, step):
@@ -429,41 +410,6 @@ class TrainHealthMonitor:
             print("Train Health: stop training (on_critical='stop'): "
                   + critical[0].message)
             self.should_stop = True
-
-    # -- failure handling ------------------------------------------------
-
-    def _guard(self, signal, fn, *args):
-        """Runs fn; on failure, switches `signal` off with one warning."""
-        if signal in self._disabled:
-            return None
-        try:
-            return fn(*args)
-        except Exception as e:  # monitoring must never stop training
-            self._disabled.add(signal)
-            self._warn_once(
-                signal,
-                "TrainHealthMonitor: %s switched off after an error (%s: %s); "
-                "training continues." % (signal, type(e).__name__, e))
-            return None
-
-    def _warn_once(self, key, message):
-        if key in self._warned:
-            return
-        self._warned.add(key)
-        warnings.warn(message, TrainHealthWarning, stacklevel=_user_stacklevel())
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _user_stacklevel():
-    """The stack level of the first caller outside this package (the line
-    of the user's loop that the warning is about)."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(
-            _PACKAGE_DIR):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _first(values):

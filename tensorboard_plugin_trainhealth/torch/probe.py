@@ -338,6 +338,12 @@ class TorchProbe:
         self.layers = order
 
 
+def build(model, inputs, memory_budget_bytes):
+    """The probe of `model` on `inputs` and its first reading."""
+    probe = TorchProbe(model, inputs, memory_budget_bytes)
+    return probe, probe()
+
+
 def head_of(probe_pass, output):
     """What produced one model output: {"layer", "class", "activation",
     "units", "site", "class_axis"}, the layer being the last one with

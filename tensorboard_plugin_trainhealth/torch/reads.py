@@ -110,10 +110,6 @@ class TorchReads:
                 self.pending["update_norm"] = norms(moved)
                 self.pending["snapshot_norm"] = norms(snapshot)
 
-    def weights_now(self):
-        """For a record with no step hooks (the last one, or no optimizer)."""
-        self.after_step()
-
     # -- the loss --------------------------------------------------------
 
     def add_loss(self, loss):
