@@ -111,8 +111,13 @@ def demo_shots(browser, tb, out):
     frame = page.frame_locator("iframe")
     frame.locator(":root[data-rendered='true']").wait_for()
     frame.locator(".th-heatmap canvas.th-heatmap-canvas").first.wait_for()
+    # The learning-rate chart at the top, below the sticky toolbar.
     frame.locator('[data-section="learning_rate"]').evaluate(
-        "node => node.scrollIntoView({block: 'start'})")
+        """node => {
+            node.scrollIntoView({block: 'start'});
+            const bar = document.querySelector('.th-toolbar');
+            window.scrollBy(0, -bar.offsetHeight - 8);
+        }""")
     settle(page)
     write(page.screenshot, out, "screenshot_dark.png")
     page.close()

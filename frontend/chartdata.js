@@ -1,31 +1,11 @@
-// Data shaping for the Train Health tab's charts and heatmaps: number
-// formatting, series alignment for overlays, downsampling to the screen,
-// the step-to-pixel layout of heatmaps, layer filtering and folding, and
-// where an alert's evidence is shown. Pure: no DOM, no fetch, so node's
-// test runner imports it (frontend/test/).
+// Data shaping for the Train Health tab's charts and heatmaps: series
+// alignment for overlays, the epoch charts and the comparison's series,
+// the step axis of a run and the zoom its charts share, log-axis ticks,
+// the step-to-pixel layout of heatmaps, and the filtering and folding of
+// their rows. Pure: no DOM, no fetch, so node's test runner imports it
+// (frontend/test/).
 
-// ---------------------------------------------------------------- numbers
-
-/** A short, exact-enough label for a value: 4 significant digits. */
-export function formatNumber(v) {
-  if (v === null || v === undefined) return "–";
-  if (Number.isNaN(v)) return "NaN";
-  if (v === Infinity) return "+Inf";
-  if (v === -Infinity) return "-Inf";
-  if (v === 0) return "0";
-  const a = Math.abs(v);
-  if (a >= 1e5 || a < 1e-3) return v.toExponential(2).replace(/\.?0+e/, "e");
-  return String(Number(v.toPrecision(4)));
-}
-
-/** "step 12", or "steps 10–19" for a bucket of records. */
-export function formatSteps(first, last) {
-  if (first === null || first === undefined) return "";
-  if (last === null || last === undefined || last === first) {
-    return `step ${first}`;
-  }
-  return `steps ${first}–${last}`;
-}
+import {layerFilter} from "./layerfilter.js";
 
 // ---------------------------------------------------------------- series
 
@@ -75,65 +55,6 @@ export function alignSeries(list) {
 }
 
 /**
- * Downsamples a series for a screen `maxPoints` wide: per bucket of
- * consecutive points it keeps the smallest and the largest finite value
- * (in their order) and the first non-finite one, so neither a spike nor a
- * NaN disappears. Series that fit are returned as they are.
- * Returns {xs, ys, index} (index: positions in the input).
- */
-export function decimate(xs, ys, maxPoints) {
-  const n = xs.length;
-  if (n <= maxPoints * 2 || maxPoints < 1) {
-    return {xs: Array.from(xs), ys: Array.from(ys),
-      index: Array.from({length: n}, (_, i) => i)};
-  }
-  const out = [];
-  for (let b = 0; b < maxPoints; b++) {
-    const start = Math.floor((b * n) / maxPoints);
-    const end = Math.floor(((b + 1) * n) / maxPoints);
-    let lo = -1;
-    let hi = -1;
-    let bad = -1;
-    for (let i = start; i < end; i++) {
-      const v = ys[i];
-      if (v === null || v === undefined) continue;
-      if (!Number.isFinite(v)) {
-        if (bad < 0) bad = i;
-        continue;
-      }
-      if (lo < 0 || v < ys[lo]) lo = i;
-      if (hi < 0 || v > ys[hi]) hi = i;
-    }
-    const keep = [lo, hi, bad].filter((i) => i >= 0);
-    if (!keep.length) keep.push(start);
-    for (const i of Array.from(new Set(keep)).sort((a, b) => a - b)) {
-      out.push(i);
-    }
-  }
-  return {xs: out.map((i) => xs[i]), ys: out.map((i) => ys[i]), index: out};
-}
-
-/** First index with xs[i] >= x (xs ascending). */
-export function lowerBound(xs, x) {
-  let lo = 0;
-  let hi = xs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (xs[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** [i0, i1): the indices of xs (ascending) within [lo, hi]. */
-export function rangeIndices(xs, lo, hi) {
-  const i0 = lowerBound(xs, lo);
-  let i1 = lowerBound(xs, hi);
-  while (i1 < xs.length && xs[i1] <= hi) i1++;
-  return [i0, Math.max(i0, i1)];
-}
-
-/**
  * The global step of each epoch of `epochs` ({steps: [epoch]}), from the
  * run's epoch_end_step series; null unless every epoch has one.
  */
@@ -162,6 +83,88 @@ export function stepDomain(extent) {
   }
   const [lo, hi] = extent;
   return hi > lo ? [lo, hi] : [lo - 0.5, hi + 0.5];
+}
+
+/**
+ * The step axis of a run: from its first record to its last step, which
+ * is where the last epoch ended when the records stop before the end of
+ * the fit.
+ */
+export function runDomain(runData) {
+  const ends = runData.epochEndStep.values.filter(Number.isFinite);
+  const extent = runData.extent;
+  if (!extent && !ends.length) return stepDomain(null);
+  const lo = extent ? extent[0] : Math.min(0, ...ends);
+  const hi = Math.max(extent ? extent[1] : lo, ...ends);
+  return stepDomain([lo, hi]);
+}
+
+/** The epoch axis of a run: from epoch 0 (or its first) to its last. */
+export function epochDomain(runData, xs) {
+  const epochs = [...xs, ...runData.epochEndStep.steps]
+      .filter(Number.isFinite);
+  if (!epochs.length) return stepDomain(null);
+  return stepDomain([Math.min(0, ...epochs), Math.max(...epochs)]);
+}
+
+/** The metrics with an epoch chart: every epoch series but the
+ *  validation ones (drawn with theirs), the loss first. */
+export function epochKeys(runData) {
+  return [...runData.epochs.keys()]
+      .filter((k) => !k.startsWith("val_"))
+      .sort((a, b) => (a === "loss" ? -1 : b === "loss" ? 1 :
+        a.localeCompare(b)));
+}
+
+/**
+ * The epoch chart of metric `key`: the training series, its validation
+ * counterpart and the gap, at the steps their epochs ended when every
+ * epoch of them has one (one axis with the step charts), else at their
+ * epochs. Returns {axis: "step" | "epoch", xs, series: [{role ("train",
+ * "val", "gap"), label, values}], epochAt: Map x -> epoch}.
+ */
+export function epochChartData(runData, key) {
+  const parts = [{role: "train", label: key, s: runData.epochs.get(key)}];
+  const val = runData.epochs.get(`val_${key}`);
+  if (val) parts.push({role: "val", label: `val_${key}`, s: val});
+  const gap = runData.gaps.get(key);
+  if (gap) parts.push({role: "gap", label: "gap", s: gap});
+  const steps = parts.map((p) => epochSteps(p.s.steps, runData.epochEndStep));
+  const axis = steps.every(Boolean) ? "step" : "epoch";
+  const xsOf = (p, i) => (axis === "step" ? steps[i] : p.s.steps);
+  const epochAt = new Map();
+  parts.forEach((p, i) => xsOf(p, i).forEach((x, j) => {
+    epochAt.set(x, p.s.steps[j]);
+  }));
+  const aligned = alignSeries(parts.map((p, i) => ({xs: xsOf(p, i),
+    ys: p.s.values})));
+  return {
+    axis,
+    xs: aligned.xs,
+    series: parts.map((p, i) => ({role: p.role, label: p.label,
+      values: aligned.ys[i]})),
+    epochAt,
+  };
+}
+
+/**
+ * One run's series for the comparison on `entry` (a catalogue compare
+ * entry): {values, steps (or null), epochs (or null)}, or null when the
+ * run has none. A per-epoch series (the gap) has steps when every epoch
+ * has its end step.
+ */
+export function compareSeries(data, entry) {
+  if (!data || !entry) return null;
+  if (entry.source === "gaps") {
+    const key = data.gaps.has("loss") ? "loss" : data.gaps.keys().next().value;
+    const gap = key === undefined ? null : data.gaps.get(key);
+    if (!gap || !gap.steps.length) return null;
+    return {values: gap.values, epochs: gap.steps,
+      steps: epochSteps(gap.steps, data.epochEndStep)};
+  }
+  const s = data.stepSeries.get(entry.key);
+  return s && s.steps.length ? {values: s.values, steps: s.steps, epochs: null} :
+    null;
 }
 
 /**
@@ -216,37 +219,11 @@ export function xToStep(x, lo, hi, width) {
   return lo + (x / width) * (hi - lo);
 }
 
-/**
- * A layer-name filter: a case-insensitive regular expression, like
- * TensorBoard's tag filter; text that is not a valid expression matches
- * as plain text. Returns a predicate on names.
- */
-export function layerFilter(text) {
-  const query = String(text || "").trim();
-  if (!query) return () => true;
-  try {
-    const re = new RegExp(query, "i");
-    return (name) => re.test(name);
-  } catch (e) {
-    const needle = query.toLowerCase();
-    return (name) => name.toLowerCase().includes(needle);
-  }
-}
-
 /** Whether a heatmap row is the layer (or holds the variable) `name`. */
 export function rowMatches(row, name) {
   if (name === null || name === undefined) return false;
   return row.name === name ||
       (Array.isArray(row.variables) && row.variables.includes(name));
-}
-
-/** Names of the layers any alert points at. */
-export function flaggedLayers(alerts) {
-  const names = new Set();
-  for (const alert of alerts || []) {
-    if (typeof alert.layer === "string" && alert.layer) names.add(alert.layer);
-  }
-  return names;
 }
 
 /**
@@ -305,94 +282,90 @@ export function rowHeight(count) {
   return Math.max(4, Math.min(18, Math.floor(420 / count)));
 }
 
-// ---------------------------------------------------------------- alerts
-
-/** A stable identity of an alert across refreshes. */
-export function alertKey(alert) {
-  return [alert.kind, alert.layer ?? "", alert.first_step ?? ""].join("|");
-}
-
-const LAYER_SIGNALS = {
-  dead_relu: "dead_fraction",
-  saturation: "saturation",
-  vanishing_gradients: "grad_norm",
-  exploding_gradients: "grad_norm",
-  learning_rate: "update_ratio",
-};
-
-const CHARTS = {
-  vanishing_gradients: "grad_norm_global",
-  exploding_gradients: "grad_norm_global",
-  learning_rate: "learning_rate",
-  stalled_loss: "loss",
-  overfitting: "epoch_loss",
-};
-
-const NON_FINITE_SIGNALS = {
-  gradients: ["grad_norm", "grad_norm_global"],
-  weights: ["update_ratio", "grad_norm_global"],
-  activations: ["dead_fraction", "loss"],
-  loss: [null, "loss"],
-};
+// ---------------------------------------------------------------- axes
 
 /**
- * Where an alert's evidence is on the page:
- *   {type: "heatmap", signal, layer} | {type: "chart", chart} |
- *   {type: "facts"} | null.
- * `hasRow(signal, layer)` says whether a heatmap shows that layer,
- * `hasChart(id)` whether a chart is on the page; the first place that
- * exists wins.
+ * One x range shared by the charts and heatmaps of a step axis. `domain`
+ * is everything there is; `zoom` a part of it or null. Members get
+ * applyRange([lo, hi]); `onChange(zoom)` hears user zooms.
  */
-export function evidenceTarget(alert, hasRow, hasChart) {
-  const kind = alert.kind;
-  const layer = typeof alert.layer === "string" ? alert.layer : null;
-  const candidates = [];
-  if (kind === "unscaled_inputs" || kind === "loss_activation_mismatch") {
-    candidates.push({type: "facts"});
-  } else if (kind === "non_finite") {
-    const signal = alert.evidence && alert.evidence.signal;
-    const [heatmap, chart] = NON_FINITE_SIGNALS[signal] ||
-        ["grad_norm", "grad_norm_global"];
-    if (heatmap && layer) candidates.push({type: "heatmap", signal: heatmap, layer});
-    candidates.push({type: "chart", chart});
-    candidates.push({type: "chart", chart: "grad_norm_global"});
-  } else {
-    if (layer && LAYER_SIGNALS[kind]) {
-      candidates.push({type: "heatmap", signal: LAYER_SIGNALS[kind], layer});
-    }
-    if (layer) {
-      for (const signal of ["dead_fraction", "saturation", "grad_norm",
-        "update_ratio"]) {
-        candidates.push({type: "heatmap", signal, layer});
-      }
-    }
-    if (CHARTS[kind]) candidates.push({type: "chart", chart: CHARTS[kind]});
-    if (kind === "learning_rate") {
-      candidates.push({type: "chart", chart: "grad_norm_global"});
-    }
-    if (kind === "overfitting") candidates.push({type: "chart", chart: "epoch_loss"});
+export class ZoomGroup {
+  constructor(onChange) {
+    this.domain = [0, 1];
+    this.zoom = null;
+    this.members = new Set();
+    this.onChange = onChange || (() => {});
   }
-  candidates.push({type: "facts"});
-  for (const c of candidates) {
-    if (c.type === "heatmap" && hasRow(c.signal, c.layer)) return c;
-    if (c.type === "chart" && hasChart(c.chart)) return c;
-    if (c.type === "facts" && hasChart("facts")) return c;
+
+  get range() {
+    return this.zoom || this.domain;
   }
-  return null;
+
+  add(member) {
+    this.members.add(member);
+    member.applyRange(this.range);
+  }
+
+  remove(member) {
+    this.members.delete(member);
+  }
+
+  /** New data: the domain may have grown; a zoom is kept. */
+  setDomain(domain, zoom = this.zoom) {
+    this.domain = domain;
+    this.zoom = clampZoom(zoom, domain);
+    this.broadcast();
+  }
+
+  /** A user zoom ([lo, hi], or null to show everything). */
+  setZoom(zoom) {
+    const next = clampZoom(zoom, this.domain);
+    const same = (next === null && this.zoom === null) ||
+        (next && this.zoom && next[0] === this.zoom[0] &&
+            next[1] === this.zoom[1]);
+    this.zoom = next;
+    this.broadcast();
+    if (!same) this.onChange(this.zoom);
+  }
+
+  broadcast() {
+    for (const member of this.members) member.applyRange(this.range);
+  }
 }
 
-/** Onset markers for step charts: [{step, severity, key, label}]. */
-export function alertMarkers(alerts) {
-  const out = [];
-  for (const alert of alerts || []) {
-    if (!Number.isFinite(alert.first_step)) continue;
-    out.push({
-      step: alert.first_step,
-      end: Number.isFinite(alert.last_step) ? alert.last_step : alert.first_step,
-      severity: alert.severity,
-      key: alertKey(alert),
-      label: alert.layer ? `${alert.kind} (${alert.layer})` : alert.kind,
-    });
+/** Ticks of a log axis: powers of ten, with 2x and 5x when the range
+ *  spans less than two decades, thinned to at most 6. */
+export function logSplits(min, max) {
+  if (!(min > 0) || !(max > min)) return [min, max].filter((v) => v > 0);
+  const a = Math.floor(Math.log10(min));
+  const b = Math.ceil(Math.log10(max));
+  const inside = (v) => v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9);
+  let ticks = [];
+  for (let k = a; k <= b; k++) ticks.push(10 ** k);
+  ticks = ticks.filter(inside);
+  if (ticks.length < 3) {
+    ticks = [];
+    for (let k = a; k <= b; k++) {
+      for (const m of [1, 2, 5]) ticks.push(m * 10 ** k);
+    }
+    ticks = ticks.filter(inside);
   }
-  return out;
+  const stride = Math.ceil(ticks.length / 6);
+  return ticks.filter((_, i) => i % stride === 0);
+}
+
+
+/** Round-ish step ticks for an axis over [lo, hi], about `count` of
+ *  them. */
+export function stepTicks(lo, hi, count) {
+  const span = hi - lo;
+  if (!(span > 0)) return [lo];
+  const raw = span / count;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw);
+  const ticks = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-9; t += step) {
+    if (Number.isInteger(Math.round(t * 1e6) / 1e6)) ticks.push(Math.round(t));
+  }
+  return ticks;
 }

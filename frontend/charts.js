@@ -4,8 +4,10 @@
 // alert onset markers and the highlighted alert's step range.
 
 import uPlot from "./uplot.js";
-import {clampZoom, formatNumber, plotValues} from "./chartdata.js";
-import {NON_FINITE, withAlpha} from "./colors.js";
+import {logSplits, plotValues} from "./chartdata.js";
+import {NON_FINITE, markerColor, withAlpha} from "./colors.js";
+import {el} from "./dom.js";
+import {formatNumber} from "./format.js";
 
 // Every plot area starts GUTTER px from its section's left edge and ends
 // RIGHT px before its right edge, so charts and heatmaps line up on one
@@ -14,81 +16,9 @@ export const GUTTER = 180;
 export const RIGHT = 16;
 const Y_AXIS = 60;
 
-/**
- * One x range shared by the charts and heatmaps of a step axis. `domain`
- * is everything there is; `zoom` a part of it or null. Members get
- * applyRange([lo, hi]); `onChange(zoom)` hears user zooms.
- */
-export class ZoomGroup {
-  constructor(onChange) {
-    this.domain = [0, 1];
-    this.zoom = null;
-    this.members = new Set();
-    this.onChange = onChange || (() => {});
-  }
-
-  get range() {
-    return this.zoom || this.domain;
-  }
-
-  add(member) {
-    this.members.add(member);
-    member.applyRange(this.range);
-  }
-
-  remove(member) {
-    this.members.delete(member);
-  }
-
-  /** New data: the domain may have grown; a zoom is kept. */
-  setDomain(domain, zoom = this.zoom) {
-    this.domain = domain;
-    this.zoom = clampZoom(zoom, domain);
-    this.broadcast();
-  }
-
-  /** A user zoom ([lo, hi], or null to show everything). */
-  setZoom(zoom) {
-    const next = clampZoom(zoom, this.domain);
-    const same = (next === null && this.zoom === null) ||
-        (next && this.zoom && next[0] === this.zoom[0] &&
-            next[1] === this.zoom[1]);
-    this.zoom = next;
-    this.broadcast();
-    if (!same) this.onChange(this.zoom);
-  }
-
-  broadcast() {
-    for (const member of this.members) member.applyRange(this.range);
-  }
-}
-
-/** Ticks of a log axis: powers of ten, with 2x and 5x when the range
- *  spans less than two decades, thinned to at most 6. */
-export function logSplits(min, max) {
-  if (!(min > 0) || !(max > min)) return [min, max].filter((v) => v > 0);
-  const a = Math.floor(Math.log10(min));
-  const b = Math.ceil(Math.log10(max));
-  const inside = (v) => v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9);
-  let ticks = [];
-  for (let k = a; k <= b; k++) ticks.push(10 ** k);
-  ticks = ticks.filter(inside);
-  if (ticks.length < 3) {
-    ticks = [];
-    for (let k = a; k <= b; k++) {
-      for (const m of [1, 2, 5]) ticks.push(m * 10 ** k);
-    }
-    ticks = ticks.filter(inside);
-  }
-  const stride = Math.ceil(ticks.length / 6);
-  return ticks.filter((_, i) => i % stride === 0);
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
+/** The plot width (CSS px) a section of `width` gives a chart or heatmap. */
+export function plotWidth(width) {
+  return Math.max(80, width - GUTTER - RIGHT);
 }
 
 /** A legend entry: a short line in the series' colour and dash. */
@@ -101,6 +31,118 @@ function legendItem(label, color, dash, className) {
   return item;
 }
 
+/** uPlot's series (a line per series, two invisible ones holding each
+ *  min-max band) and bands, for `specs` [{kind, s}]. */
+function seriesOptions(specs, xLabel) {
+  const series = [{label: xLabel}];
+  const bands = [];
+  specs.forEach(({kind, s}, i) => {
+    if (kind === "line") {
+      series.push({
+        label: s.label,
+        stroke: s.color,
+        width: 1.6,
+        dash: s.dash && s.dash.length ? s.dash : undefined,
+        spanGaps: false,
+        points: {show: (u) => u.data[0].length <= 80, size: 5, fill: s.color},
+      });
+    } else {
+      series.push({label: `${s.label} ${kind}`, stroke: "transparent",
+        width: 0, points: {show: false}});
+      if (kind === "max") {
+        bands.push({series: [i + 1, i], fill: withAlpha(s.color, 0.18)});
+      }
+    }
+  });
+  return {series, bands};
+}
+
+/** The x axis (labelled with what it counts) and the y axis (log ticks
+ *  on a log scale), in the theme's colours at every draw. */
+function axesOptions(theme, xLabel, logY) {
+  const axisColor = () => theme.text;
+  const gridColor = () => theme.grid;
+  const common = {stroke: axisColor, grid: {stroke: gridColor, width: 1},
+    ticks: {stroke: gridColor, width: 1, size: 4}, font: "11px sans-serif"};
+  return [
+    {...common, size: 24,
+      values: (u, splits) => splits.map((v) =>
+        (Number.isInteger(v) ? String(v) : "")),
+      label: xLabel, labelSize: 14, labelFont: "11px sans-serif",
+      labelGap: 0},
+    {...common, size: Y_AXIS,
+      splits: logY ? (u, axisIdx, min, max) => logSplits(min, max) :
+        undefined,
+      filter: logY ? (u, splits) => splits : undefined,
+      values: (u, splits) => splits.map((v) =>
+        (v === null || v === undefined ? "" : formatNumber(v)))},
+  ];
+}
+
+/** The shared hover cursor of the charts with `key`. Only the hover
+ *  position travels; each chart zooms through its ZoomGroup, not through
+ *  its neighbours' drags. */
+function syncOptions(key) {
+  if (!key) return undefined;
+  return {
+    key,
+    setSeries: false,
+    scales: ["x", null],
+    filters: {pub: (type) => type === "mousemove" ||
+      type === "mouseleave" || type === "mouseenter"},
+  };
+}
+
+/** A down-pointing flag at x of the plot's top (or, `up`, an up-pointing
+ *  one at its bottom). */
+function flag(ctx, x, y, ratio, up) {
+  ctx.beginPath();
+  ctx.moveTo(x - 5 * ratio, y);
+  ctx.lineTo(x + 5 * ratio, y);
+  ctx.lineTo(x, y + (up ? -9 : 8) * ratio);
+  ctx.closePath();
+  ctx.fill();
+}
+
+/** Draws over the plot: the highlighted alert's step range, the alert
+ *  onset markers, and a flag under each non-finite value. */
+function drawOverlay(u, theme, highlight, markers, highlightKey, nonFinite) {
+  const ctx = u.ctx;
+  const {left, top, width, height} = u.bbox;
+  const ratio = uPlot.pxRatio || 1;
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(left, top, width, height);
+  ctx.clip();
+  if (highlight) {
+    const x0 = u.valToPos(highlight[0], "x", true);
+    const x1 = u.valToPos(highlight[1], "x", true);
+    ctx.fillStyle = withAlpha(theme.highlight, 0.14);
+    ctx.fillRect(Math.min(x0, x1) - ratio, top,
+        Math.abs(x1 - x0) + 2 * ratio, height);
+  }
+  for (const m of markers) {
+    const x = Math.round(u.valToPos(m.step, "x", true)) + 0.5;
+    if (x < left - 1 || x > left + width + 1) continue;
+    const on = highlightKey === m.key;
+    ctx.strokeStyle = ctx.fillStyle = markerColor(theme, m);
+    ctx.lineWidth = (on ? 2 : 1) * ratio;
+    ctx.setLineDash(on ? [] : [4 * ratio, 3 * ratio]);
+    ctx.beginPath();
+    ctx.moveTo(x, top);
+    ctx.lineTo(x, top + height);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    flag(ctx, x, top, ratio, false);
+  }
+  ctx.fillStyle = NON_FINITE;
+  for (const step of nonFinite) {
+    const x = u.valToPos(step, "x", true);
+    if (x >= left && x <= left + width) flag(ctx, x, top + height, ratio, true);
+  }
+  ctx.restore();
+}
+
 /**
  * A step chart. options:
  *   id        what the chart shows (data-chart, evidence target)
@@ -108,7 +150,7 @@ function legendItem(label, color, dash, className) {
  *   theme     the page's theme colours (read at every draw)
  *   logY      log y axis
  *   height    CSS px of the plot
- *   xLabel    "step" or "epoch"
+ *   xLabel    what the x axis counts, "step" or "epoch" (its label)
  *   formatX   x value -> read-out text (default `${xLabel} ${x}`)
  *   syncKey   charts with the same key share the hover cursor
  *   valueLabel  unit of the read-out (e.g. "gap")
@@ -133,6 +175,7 @@ export class StepChart {
     this.readout.setAttribute("aria-live", "off");
     this.element = el("div", "th-chart");
     this.element.dataset.chart = options.id;
+    this.element.dataset.xLabel = options.xLabel || "step";
     this.element.append(this.legend, this.body, this.readout);
     this.empty = null;
   }
@@ -210,74 +253,26 @@ export class StepChart {
   }
 
   plotOptions(specs) {
-    const theme = this.theme;
     const logY = Boolean(this.options.logY);
-    const series = [{label: this.options.xLabel || "step"}];
-    const bands = [];
-    specs.forEach(({kind, s}, i) => {
-      if (kind === "line") {
-        series.push({
-          label: s.label,
-          stroke: s.color,
-          width: 1.6,
-          dash: s.dash && s.dash.length ? s.dash : undefined,
-          spanGaps: false,
-          points: {show: (u, si) => u.data[0].length <= 80, size: 5,
-            fill: s.color},
-        });
-      } else {
-        series.push({label: `${s.label} ${kind}`, stroke: "transparent",
-          width: 0, points: {show: false}});
-        if (kind === "max") {
-          bands.push({series: [i + 1, i], fill: withAlpha(s.color, 0.18)});
-        }
-      }
-    });
-    const axisColor = () => theme.text;
-    const gridColor = () => theme.grid;
-    const chart = this;
-    const sync = this.options.syncKey ? {
-      key: this.options.syncKey,
-      setSeries: false,
-      scales: ["x", null],
-      // Only the hover position travels; each chart zooms through the
-      // ZoomGroup, not through its neighbours' drags.
-      filters: {pub: (type) => type === "mousemove" || type === "mouseleave" ||
-        type === "mouseenter"},
-    } : undefined;
+    const xLabel = this.options.xLabel || "step";
     return {
       width: this.width,
       height: this.options.height || 180,
       padding: [10, RIGHT, 0, GUTTER - Y_AXIS],
       legend: {show: false},
-      series,
-      bands,
+      ...seriesOptions(specs, xLabel),
       scales: {
         x: {time: false, auto: false},
         y: logY ? {distr: 3, log: 10} : {auto: true},
       },
-      axes: [
-        {stroke: axisColor, grid: {stroke: gridColor, width: 1},
-          ticks: {stroke: gridColor, width: 1, size: 4},
-          values: (u, splits) => splits.map((v) =>
-            (Number.isInteger(v) ? String(v) : "")),
-          font: "11px sans-serif", size: 28},
-        {stroke: axisColor, grid: {stroke: gridColor, width: 1},
-          ticks: {stroke: gridColor, width: 1, size: 4},
-          splits: logY ? (u, axisIdx, min, max) => logSplits(min, max) :
-            undefined,
-          filter: logY ? (u, splits) => splits : undefined,
-          values: (u, splits) => splits.map((v) =>
-            (v === null || v === undefined ? "" : formatNumber(v))),
-          font: "11px sans-serif", size: Y_AXIS},
-      ],
+      axes: axesOptions(this.theme, xLabel, logY),
       cursor: {
         drag: {x: true, y: false, setScale: false, dist: 4},
         points: {size: 7},
-        sync,
+        sync: syncOptions(this.options.syncKey),
         bind: {
           dblclick: () => () => {
-            chart.group.setZoom(null);
+            this.group.setZoom(null);
             return null;
           },
         },
@@ -288,7 +283,8 @@ export class StepChart {
         setScale: [(u, key) => {
           if (key === "x") this.onScale(u);
         }],
-        draw: [(u) => this.drawOverlay(u)],
+        draw: [(u) => drawOverlay(u, this.theme, this.highlight,
+            this.markers, this.highlightKey, this.nonFinite)],
       },
     };
   }
@@ -334,57 +330,8 @@ export class StepChart {
     this.readout.textContent = `${formatX(x, idx)}: ${parts.join(" · ")}`;
   }
 
-  drawOverlay(u) {
-    const ctx = u.ctx;
-    const {left, top, width, height} = u.bbox;
-    const ratio = uPlot.pxRatio || 1;
-    ctx.save();
-    ctx.beginPath();
-    ctx.rect(left, top, width, height);
-    ctx.clip();
-    if (this.highlight) {
-      const x0 = u.valToPos(this.highlight[0], "x", true);
-      const x1 = u.valToPos(this.highlight[1], "x", true);
-      ctx.fillStyle = withAlpha(this.theme.highlight, 0.14);
-      ctx.fillRect(Math.min(x0, x1) - ratio, top,
-          Math.abs(x1 - x0) + 2 * ratio, height);
-    }
-    for (const m of this.markers) {
-      const x = Math.round(u.valToPos(m.step, "x", true)) + 0.5;
-      if (x < left - 1 || x > left + width + 1) continue;
-      const color = this.theme.severity[m.severity] || this.theme.muted;
-      const on = this.highlightKey === m.key;
-      ctx.strokeStyle = color;
-      ctx.lineWidth = (on ? 2 : 1) * ratio;
-      ctx.setLineDash(on ? [] : [4 * ratio, 3 * ratio]);
-      ctx.beginPath();
-      ctx.moveTo(x, top);
-      ctx.lineTo(x, top + height);
-      ctx.stroke();
-      ctx.setLineDash([]);
-      ctx.fillStyle = color;
-      ctx.beginPath();
-      ctx.moveTo(x - 5 * ratio, top);
-      ctx.lineTo(x + 5 * ratio, top);
-      ctx.lineTo(x, top + 8 * ratio);
-      ctx.closePath();
-      ctx.fill();
-    }
-    ctx.fillStyle = NON_FINITE;
-    for (const step of this.nonFinite) {
-      const x = u.valToPos(step, "x", true);
-      if (x < left || x > left + width) continue;
-      ctx.beginPath();
-      ctx.moveTo(x - 5 * ratio, top + height);
-      ctx.lineTo(x + 5 * ratio, top + height);
-      ctx.lineTo(x, top + height - 9 * ratio);
-      ctx.closePath();
-      ctx.fill();
-    }
-    ctx.restore();
-  }
-
-  /** Alert onsets ([{step, end, severity, key}]) and the highlighted one. */
+  /** Alert onsets ([{step, end, severity, key, resolved}]) and the
+   *  highlighted one. */
   setMarkers(markers, highlightKey) {
     this.markers = markers || [];
     this.highlightKey = highlightKey || null;

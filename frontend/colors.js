@@ -14,9 +14,19 @@ const VIRIDIS_STOPS = [
   [129, 211, 77], [170, 220, 50], [213, 226, 26], [253, 231, 37],
 ];
 
-/** A 256-entry lookup table of viridis, as [r, g, b] rows. */
-function buildLut() {
-  const lut = new Uint8ClampedArray(256 * 3);
+// Okabe-Ito vermillion: not on the viridis ramp, so NaN/Inf cells and
+// markers stand out from every value.
+export const NON_FINITE = "#D55E00";
+
+/** The colour index of NaN/Inf (and missing) cells in HEATMAP_LUT. */
+export const NAN_INDEX = 256;
+
+/**
+ * The heatmap colours as one flat table of [r, g, b] triples: 256 steps
+ * of viridis (index i for t = i / 255), then NON_FINITE at NAN_INDEX.
+ */
+export const HEATMAP_LUT = (() => {
+  const lut = new Uint8ClampedArray((NAN_INDEX + 1) * 3);
   const n = VIRIDIS_STOPS.length - 1;
   for (let i = 0; i < 256; i++) {
     const x = (i / 255) * n;
@@ -28,22 +38,16 @@ function buildLut() {
       lut[i * 3 + c] = Math.round(a + (b - a) * f);
     }
   }
+  lut.set(hexToRgb(NON_FINITE), NAN_INDEX * 3);
   return lut;
-}
+})();
 
-const VIRIDIS_LUT = buildLut();
-
-/** Viridis at t in [0, 1] (clamped) as [r, g, b]. */
+/** Viridis at t in [0, 1] (clamped; NaN reads as 0) as [r, g, b]. */
 export function viridis(t) {
   const x = Number.isFinite(t) ? Math.min(1, Math.max(0, t)) : 0;
   const i = Math.round(x * 255) * 3;
-  return [VIRIDIS_LUT[i], VIRIDIS_LUT[i + 1], VIRIDIS_LUT[i + 2]];
+  return [HEATMAP_LUT[i], HEATMAP_LUT[i + 1], HEATMAP_LUT[i + 2]];
 }
-
-// Okabe-Ito vermillion: not on the viridis ramp, so NaN/Inf cells and
-// markers stand out from every value.
-export const NON_FINITE = "#D55E00";
-export const NON_FINITE_RGB = [213, 94, 0];
 
 /**
  * The colour domain [lo, hi] of a heatmap: `fixed` when given, else the
@@ -118,18 +122,6 @@ function position(v, log, from, span) {
   return Math.min(1, Math.max(0, t));
 }
 
-/**
- * A function value -> [r, g, b] for a heatmap: viridis over the domain,
- * NON_FINITE_RGB for NaN and infinities.
- */
-export function colorScale(scale, domain) {
-  const [lo, hi] = domain;
-  return (v) => {
-    const t = normalize(v, scale, lo, hi);
-    return Number.isNaN(t) ? NON_FINITE_RGB : viridis(t);
-  };
-}
-
 /** Tick values for a colour legend: both ends, and for log scales the
  *  powers of ten in between (at most `max`). */
 export function legendTicks(scale, lo, hi, max = 5) {
@@ -152,7 +144,16 @@ export function legendTicks(scale, lo, hi, max = 5) {
 // white): runs take these in order, then again dashed.
 const RUN_PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9",
   "#D55E00", "#8C6D31"];
+
 const RUN_DASHES = [[], [6, 3], [2, 3], [8, 3, 2, 3]];
+
+/** The lines of an epoch chart: training, validation and the gap, in the
+ *  first three run colours (a run's charts show one run). */
+export const EPOCH_SERIES = new Map([
+  ["train", {color: RUN_PALETTE[0], dash: []}],
+  ["val", {color: RUN_PALETTE[1], dash: [6, 3]}],
+  ["gap", {color: RUN_PALETTE[2], dash: [2, 3]}],
+]);
 
 /** The colour and dash of the run at `index` of the (sorted) run list:
  *  stable while runs are added after it. */
@@ -164,12 +165,22 @@ export function runStyle(index) {
   };
 }
 
+/** [r, g, b] of "#rrggbb", or null for anything else. */
+export function hexToRgb(hex) {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex || "");
+  return m ? [m[1], m[2], m[3]].map((h) => parseInt(h, 16)) : null;
+}
+
 /** A CSS colour with an alpha, from "#rrggbb". */
 export function withAlpha(hex, alpha) {
-  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
-  if (!m) return hex;
-  const [r, g, b] = [m[1], m[2], m[3]].map((h) => parseInt(h, 16));
-  return `rgba(${r},${g},${b},${alpha})`;
+  const rgb = hexToRgb(hex);
+  return rgb ? `rgba(${rgb.join(",")},${alpha})` : hex;
+}
+
+/** The colour of an alert marker: its severity's, muted once resolved. */
+export function markerColor(theme, marker) {
+  if (marker.resolved) return theme.muted;
+  return theme.severity.get(marker.severity) || theme.muted;
 }
 
 /** Colours the canvases need in each theme (the page's CSS has the rest). */
@@ -182,7 +193,8 @@ export function themeColors(dark) {
     background: "#1e1e1e",
     highlight: "#ff5fb0",
     fold: "#3a3a3a",
-    severity: {critical: "#ff7a7a", warning: "#f0b050", info: "#7fb5ff"},
+    severity: new Map([["critical", "#ff7a7a"], ["warning", "#f0b050"],
+      ["info", "#7fb5ff"]]),
   } : {
     text: "#212121",
     muted: "#616161",
@@ -191,6 +203,7 @@ export function themeColors(dark) {
     background: "#ffffff",
     highlight: "#e0007a",
     fold: "#e4e4e4",
-    severity: {critical: "#c62828", warning: "#a15c00", info: "#1565c0"},
+    severity: new Map([["critical", "#c62828"], ["warning", "#a15c00"],
+      ["info", "#1565c0"]]),
   };
 }

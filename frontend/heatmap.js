@@ -1,51 +1,20 @@
-// Layer-by-step heatmaps of the Train Health tab, drawn on canvas: viridis
-// colours with a legend, layers in model order (filtered and with healthy
-// runs of layers folded), a tooltip with layer, step and value, alert
-// onset markers, the highlighted layer, and the step axis shared with the
-// charts (drag to zoom, double-click to reset).
+// Layer-by-step heatmaps of the Train Health tab: layers in model order
+// (filtered, healthy runs of layers folded), a tooltip with layer, step
+// and value, and the step axis shared with the charts (drag to zoom,
+// double-click to reset). What is drawn (cells, markers, labels, axis,
+// legend) is heatmapdraw.js's; this class holds the state and the pointer.
 
 import {
-  formatNumber, formatSteps, layoutRows, pixelColumns, rowHeight, rowMatches,
-  stepToX, xToStep,
+  layoutRows, pixelColumns, rowHeight, rowMatches, xToStep,
 } from "./chartdata.js";
+import {NAN_INDEX, colorIndices, heatmapDomain} from "./colors.js";
+import {GUTTER, plotWidth} from "./charts.js";
+import {el} from "./dom.js";
+import {formatNumber, formatSteps} from "./format.js";
 import {
-  NON_FINITE, NON_FINITE_RGB, colorIndices, heatmapDomain, legendTicks,
-  viridis,
-} from "./colors.js";
-import {GUTTER, RIGHT} from "./charts.js";
-
-const MARK_H = 10;  // strip above the rows for alert onset markers
-const FOLD_H = 14;  // height of a folded run of healthy layers
-const NAN_INDEX = 256;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
-/** Round-ish step ticks for an axis over [lo, hi]. */
-export function stepTicks(lo, hi, count) {
-  const span = hi - lo;
-  if (!(span > 0)) return [lo];
-  const raw = span / count;
-  const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw);
-  const ticks = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-9; t += step) {
-    if (Number.isInteger(Math.round(t * 1e6) / 1e6)) ticks.push(Math.round(t));
-  }
-  return ticks;
-}
-
-// viridis as a flat lookup, plus the non-finite colour at NAN_INDEX.
-const LUT = (() => {
-  const lut = new Uint8ClampedArray(257 * 3);
-  for (let i = 0; i < 256; i++) lut.set(viridis(i / 255), i * 3);
-  lut.set(NON_FINITE_RGB, NAN_INDEX * 3);
-  return lut;
-})();
+  MARK_H, axisNodes, legendNodes, paintCells, paintOverlays, rowLabels,
+  rowPositions,
+} from "./heatmapdraw.js";
 
 /**
  * options: {signal, title, group, theme, tooltip, domain (fixed colour
@@ -144,15 +113,14 @@ export class HeatmapView {
   }
 
   get plotWidth() {
-    return Math.max(80, this.width - GUTTER - RIGHT);
+    return plotWidth(this.width);
   }
 
   /** Which rows show, their heights, and the label column. */
   relayout() {
     if (!this.data) return;
-    const rows = this.data.rows;
     const layout = this.layout;
-    this.entries = layoutRows(rows, {
+    this.entries = layoutRows(this.data.rows, {
       filter: layout.filter,
       collapse: layout.collapse,
       flagged: layout.flagged,
@@ -163,217 +131,37 @@ export class HeatmapView {
     const shown = this.entries.filter((e) => e.type === "row").length;
     const folded = this.entries.filter((e) => e.type === "fold" && !e.open)
         .reduce((n, e) => n + e.indices.length, 0);
-    const rh = rowHeight(shown);
-    this.rowH = rh;
-    this.tops = [];
-    this.heights = [];
-    let y = MARK_H;
-    for (const entry of this.entries) {
-      const h = entry.type === "row" ? rh : FOLD_H;
-      this.tops.push(y);
-      this.heights.push(h);
-      y += h;
-    }
-    this.totalHeight = y;
+    this.rowH = rowHeight(shown);
+    Object.assign(this, rowPositions(this.entries, this.rowH));
     this.element.dataset.rows = String(shown);
     this.element.dataset.folded = String(folded);
-
-    const spacer = el("div", "th-heatmap-spacer");
-    spacer.style.height = `${MARK_H}px`;
-    const labels = [spacer];
-    this.entries.forEach((entry, k) => {
-      let label;
-      if (entry.type === "row") {
-        const row = rows[entry.index];
-        label = el("div", "th-heatmap-label", rh >= 9 ? row.name : "");
-        label.title = Array.isArray(row.variables) ?
-          `${row.name} (${row.variables.join(", ")})` : row.name;
-        label.dataset.layer = row.name;
-        label.classList.toggle("th-highlight",
-            rowMatches(row, layout.highlight ?? null));
-        if (rh < 9) label.classList.add("th-label-tiny");
-      } else {
-        const first = rows[entry.indices[0]].name;
-        const last = rows[entry.indices[entry.indices.length - 1]].name;
-        const n = entry.indices.length;
-        label = el("button", "th-fold",
-            entry.open ? `▴ fold ${n} healthy layers` :
-              `▸ ${n} healthy layers`);
-        label.type = "button";
-        label.title = `${first} … ${last}`;
-        label.setAttribute("aria-expanded", String(Boolean(entry.open)));
-        label.addEventListener("click", () => {
-          if (this.options.onToggleFold) this.options.onToggleFold(entry.key);
-        });
-      }
-      label.style.height = `${this.heights[k]}px`;
-      label.style.lineHeight = `${this.heights[k]}px`;
-      labels.push(label);
-    });
-    if (!this.entries.length) {
-      labels.push(el("div", "th-heatmap-label th-muted",
-          rows.length ? "no layer matches the filter" : "no layers"));
-    }
-    this.labels.replaceChildren(...labels);
+    this.labels.replaceChildren(...rowLabels(this.data.rows, this.entries,
+        this.heights, this.rowH, layout.highlight ?? null,
+        (key) => this.options.onToggleFold && this.options.onToggleFold(key)));
     this.drawAxis();
     this.draw();
   }
 
   draw() {
     if (!this.data || !this.rowH) return;
-    const width = this.plotWidth;
-    const height = Math.max(this.totalHeight, MARK_H + 4);
-    const ratio = window.devicePixelRatio || 1;
-    const canvas = this.canvas;
-    const pw = Math.round(width * ratio);
-    const ph = Math.round(height * ratio);
-    if (canvas.width !== pw || canvas.height !== ph) {
-      canvas.width = pw;
-      canvas.height = ph;
-      canvas.style.width = `${width}px`;
-      canvas.style.height = `${height}px`;
-    }
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, pw, ph);
-    const [lo, hi] = this.range;
-    const cols = pixelColumns(this.data.steps, this.data.stepEnds, lo, hi, pw);
-    const image = ctx.createImageData(pw, ph);
-    const pixels = image.data;
-    const fold = hexToRgb(this.theme.fold);
-    for (let k = 0; k < this.entries.length; k++) {
-      const entry = this.entries[k];
-      const y0 = Math.round(this.tops[k] * ratio);
-      const y1 = Math.round((this.tops[k] + this.heights[k]) * ratio);
-      const line = new Uint8ClampedArray(pw * 4);
-      if (entry.type === "row") {
-        const colors = this.rowColors[entry.index];
-        for (let p = 0; p < pw; p++) {
-          const c = cols[p];
-          if (c < 0) continue;
-          const i = colors[c] * 3;
-          line[p * 4] = LUT[i];
-          line[p * 4 + 1] = LUT[i + 1];
-          line[p * 4 + 2] = LUT[i + 2];
-          line[p * 4 + 3] = 255;
-        }
-      } else {
-        for (let p = 0; p < pw; p++) {
-          line.set([fold[0], fold[1], fold[2], 255], p * 4);
-        }
-      }
-      // A one-pixel gap under folds keeps them apart from the rows.
-      const last = entry.type === "fold" ? y1 - Math.max(1, Math.round(ratio)) : y1;
-      for (let y = y0; y < last; y++) pixels.set(line, y * pw * 4);
-    }
-    ctx.putImageData(image, 0, 0);
-    ctx.scale(ratio, ratio);
-    this.drawOverlays(ctx, width, lo, hi);
-  }
-
-  drawOverlays(ctx, width, lo, hi) {
-    const theme = this.theme;
-    const rows = this.data.rows;
-    ctx.font = "10px sans-serif";
-    ctx.textBaseline = "middle";
-    this.entries.forEach((entry, k) => {
-      if (entry.type !== "fold") return;
-      ctx.fillStyle = theme.muted;
-      const n = entry.indices.length;
-      const first = rows[entry.indices[0]].name;
-      const last = rows[entry.indices[entry.indices.length - 1]].name;
-      ctx.fillText(entry.open ? `${n} healthy layers above` :
-        `${n} healthy layers folded: ${first} … ${last}`, 6,
-      this.tops[k] + this.heights[k] / 2);
-    });
-    // The highlighted layer: an outline around its row.
-    const highlight = this.layout.highlight ?? null;
-    ctx.strokeStyle = theme.highlight;
-    ctx.lineWidth = 2;
-    this.entries.forEach((entry, k) => {
-      if (entry.type === "row" && rowMatches(rows[entry.index], highlight)) {
-        ctx.strokeRect(1, this.tops[k] + 1, width - 2,
-            Math.max(2, this.heights[k] - 2));
-      }
-    });
-    // Alert onsets: a flag in the strip, a tick on the alert's row, and
-    // the highlighted alert's step range under the strip.
-    for (const m of this.markers) {
-      const x = stepToX(m.step, lo, hi, width);
-      if (x < -1 || x > width + 1) continue;
-      const color = theme.severity[m.severity] || theme.muted;
-      const on = m.key === this.highlightKey;
-      ctx.fillStyle = color;
-      ctx.beginPath();
-      ctx.moveTo(x - 5, 0);
-      ctx.lineTo(x + 5, 0);
-      ctx.lineTo(x, MARK_H - 1);
-      ctx.closePath();
-      ctx.fill();
-      if (on) {
-        const x1 = stepToX(m.end, lo, hi, width);
-        ctx.fillRect(Math.max(0, x), MARK_H - 3,
-            Math.max(2, Math.min(width, x1) - Math.max(0, x)), 3);
-      }
-      const k = this.entries.findIndex((e) => e.type === "row" &&
-          rowMatches(rows[e.index], m.layer));
-      if (k >= 0) {
-        ctx.fillStyle = on ? theme.highlight : color;
-        ctx.fillRect(x - 1, this.tops[k], 3, this.heights[k]);
-      }
-    }
+    const frame = {width: this.plotWidth, range: this.range,
+      entries: this.entries, tops: this.tops, heights: this.heights,
+      height: Math.max(this.totalHeight, MARK_H + 4)};
+    const ctx = paintCells(this.canvas, frame, this.data, this.rowColors,
+        this.theme);
+    paintOverlays(ctx, frame, this.data.rows, {theme: this.theme,
+      highlight: this.layout.highlight ?? null, markers: this.markers,
+      highlightKey: this.highlightKey});
   }
 
   drawAxis() {
     if (!this.data) return;
-    const [lo, hi] = this.range;
-    const width = this.plotWidth;
-    const ticks = stepTicks(lo, hi, Math.max(2, Math.floor(width / 110)));
-    const nodes = ticks.map((t) => {
-      const tick = el("span", "th-axis-tick", String(t));
-      tick.style.left = `${GUTTER + stepToX(t, lo, hi, width)}px`;
-      return tick;
-    });
-    const label = el("span", "th-axis-label", "step");
-    label.style.left = `${GUTTER + width}px`;
-    nodes.push(label);
-    this.axis.replaceChildren(...nodes);
+    this.axis.replaceChildren(...axisNodes(this.range, this.plotWidth));
   }
 
   drawLegend() {
-    const data = this.data;
-    const [lo, hi] = this.domain;
-    const bar = el("canvas", "th-legend-bar");
-    bar.width = 160;
-    bar.height = 10;
-    const ctx = bar.getContext("2d");
-    for (let x = 0; x < 160; x++) {
-      const [r, g, b] = viridis(x / 159);
-      ctx.fillStyle = `rgb(${r},${g},${b})`;
-      ctx.fillRect(x, 0, 1, 10);
-    }
-    const scale = el("span", "th-legend-scale");
-    const ticks = legendTicks(data.scale, lo, hi, 4).map(formatNumber);
-    const items = [
-      el("span", "th-legend-lo", formatNumber(lo)), bar,
-      el("span", "th-legend-hi", formatNumber(hi)),
-    ];
-    scale.textContent = data.scale === "log" ?
-      `log scale (${ticks.join(", ")})` : "linear scale";
-    items.push(scale);
-    if (this.anyNonFinite) {
-      const swatch = el("span", "th-swatch-box");
-      swatch.style.background = NON_FINITE;
-      const item = el("span", "th-legend-item");
-      item.append(swatch, el("span", null, "NaN/Inf"));
-      items.push(item);
-    }
-    if (data.downsampled) {
-      items.push(el("span", "th-legend-note",
-          `${data.totalSteps} records averaged into ${data.steps.length} ` +
-          "columns; zoom in for more"));
-    }
-    this.legend.replaceChildren(...items);
+    this.legend.replaceChildren(...legendNodes(this.data, this.domain,
+        this.anyNonFinite));
   }
 
   /** The entry and data column under a point of the canvas. */
@@ -461,22 +249,15 @@ export class HeatmapView {
   }
 
   /** Scrolls the row of `layer` into view; returns whether it is shown. */
-  revealLayer(layer) {
+  /** The label of `layer`'s row, or null when the row is not shown. */
+  labelOf(layer) {
     const k = this.entries.findIndex((e) => e.type === "row" &&
         rowMatches(this.data.rows[e.index], layer));
-    if (k < 0) return false;
-    const label = this.labels.children[k + 1];
-    if (label) label.scrollIntoView({block: "center", behavior: "auto"});
-    return true;
+    return k < 0 ? null : this.labels.children[k + 1] || null;
   }
 
   hasRow(layer) {
     return Boolean(this.data) &&
         this.data.rows.some((row) => rowMatches(row, layer));
   }
-}
-
-function hexToRgb(hex) {
-  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex || "");
-  return m ? [1, 2, 3].map((i) => parseInt(m[i], 16)) : [200, 200, 200];
 }

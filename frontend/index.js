@@ -5,15 +5,21 @@
 // This file has no static imports on purpose. A static import graph is
 // fetched one level at a time (this file, then what it imports, then what
 // those import, ...), and nothing runs before the deepest level arrives:
-// the tab's four levels cost ~70 ms before its first request. Here every
-// module, both stylesheets and the run list are asked for at once.
+// the tab's levels cost ~70 ms before its first request. Here every
+// module, both stylesheets, the run list and the signal catalogue are
+// asked for at once.
 
-/** Every module of the tab. One missing here still loads, through the
- *  imports of another, only later; test/entry.test.mjs keeps it complete. */
+/** Every module of the tab: the one list of them (the server serves every
+ *  .js and .css file of frontend/). One missing here still loads, through
+ *  the imports of another, only later; test/entry.test.mjs keeps it
+ *  complete. */
 export const MODULES = [
-  "./app.js", "./model.js", "./views.js", "./dashboard.js", "./charts.js",
-  "./heatmap.js", "./chartdata.js", "./colors.js", "./urlstate.js",
-  "./runfilter.js", "./uplot.js",
+  "./prefetch.js", "./app.js", "./uplot.js", "./host.js", "./refresh.js",
+  "./model.js", "./runview.js", "./rundata.js", "./catalogue.js",
+  "./alerts.js", "./runlist.js", "./detail.js", "./compare.js",
+  "./panels.js", "./facts.js", "./dom.js", "./charts.js", "./heatmap.js",
+  "./heatmapdraw.js", "./chartdata.js", "./colors.js", "./format.js",
+  "./layerfilter.js", "./urlstate.js", "./runfilter.js",
 ];
 
 export const STYLESHEETS = ["uplot.css", "style.css"];
@@ -33,15 +39,16 @@ function addStylesheet(name) {
 export async function render() {
   STYLESHEETS.forEach(addStylesheet);
   const modules = MODULES.map((name) => import(name));
-  // The run list is the tab's first request: asked for as soon as model.js
-  // is here, while the other modules still load.
-  modules[MODULES.indexOf("./model.js")].then((model) => model.prefetchRuns())
+  // The run list and the catalogue are the tab's first requests: asked
+  // for as soon as prefetch.js is here, while the other modules load.
+  modules[MODULES.indexOf("./prefetch.js")].then((p) => p.start())
       .catch(() => {});  // a module that fails to load is reported below
   const root = document.createElement("div");
   root.className = "th-root";
   document.body.appendChild(root);
   try {
-    const [app] = await Promise.all(modules);
+    const loaded = await Promise.all(modules);
+    const app = loaded[MODULES.indexOf("./app.js")];
     return app.start(root);
   } catch (e) {
     root.textContent = `The Train Health tab failed to load: ${e.message}`;

@@ -1,10 +1,16 @@
 // Data access for the Train Health tab: fetches the plugin's JSON routes
 // and decodes them (the server's non-finite markers back into numbers,
-// base64 float32 heatmaps into typed arrays). No DOM here; node's test
-// runner imports the decoders.
+// base64 float32 heatmaps into typed arrays, names from the data into Map
+// keys, never into a plain object's properties, where "constructor" or
+// "__proto__" would mean something else). No DOM here; node's test runner
+// imports the decoders.
 //
 // URLs are resolved against this module's own URL, so the tab works under
 // any TensorBoard path prefix or /experiment/<id>/ route.
+
+import {cleanAlerts, nameOf} from "./alerts.js";
+import {decodeCatalogue} from "./catalogue.js";
+import {take} from "./prefetch.js";
 
 /** Decodes one number sent by the plugin ("NaN", "Infinity", "-Infinity"
  *  are how the server writes non-finite floats; null means "no value"). */
@@ -86,7 +92,9 @@ async function getJson(route, params) {
   }
   let response;
   try {
-    response = await fetch(url.href, {credentials: "same-origin"});
+    // The entry asked for the tab's first requests already (prefetch.js).
+    response = await (take(url.href) ||
+        fetch(url.href, {credentials: "same-origin"}));
   } catch (e) {
     throw new FetchError(`TensorBoard did not answer (${e.message})`, 0);
   }
@@ -124,10 +132,16 @@ export function decodeSeries(entry) {
   return out;
 }
 
-function decodeSeriesMap(map) {
-  const out = {};
-  for (const [key, entry] of Object.entries(map || {})) {
-    out[key] = decodeSeries(entry);
+/** The entries of a JSON object (none for anything else). */
+function entriesOf(value) {
+  return value && typeof value === "object" && !Array.isArray(value) ?
+    Object.entries(value) : [];
+}
+
+function decodeSeriesMap(map, decode = decodeSeries) {
+  const out = new Map();
+  for (const [key, entry] of entriesOf(map)) {
+    if (entry && typeof entry === "object") out.set(key, decode(entry));
   }
   return out;
 }
@@ -150,17 +164,10 @@ export function decodeRuns(body, signature) {
   };
 }
 
-let prefetchedRuns = null;
-
-/** Asks for the whole run list now; the next fetchRuns() for the whole
- *  list takes this answer (the entry calls it while the tab's other
- *  modules load). */
-export function prefetchRuns() {
-  if (prefetchedRuns) return;
-  prefetchedRuns = getJson("./runs", {});
-  // Reported by the fetchRuns() that takes it, not as an unhandled
-  // rejection in the meantime.
-  prefetchedRuns.catch(() => {});
+/** The signal catalogue (see catalogue.js). */
+export async function fetchCatalogue() {
+  const {body} = await getJson("./catalogue", {});
+  return decodeCatalogue(body);
 }
 
 /**
@@ -177,24 +184,29 @@ export async function fetchRuns(options) {
   if (options && options.search) params.search = options.search;
   if (options && options.offset) params.offset = Math.floor(options.offset);
   if (options && options.limit) params.limit = Math.floor(options.limit);
-  let answer;
-  if (prefetchedRuns && !Object.keys(params).length) {
-    answer = prefetchedRuns;
-    prefetchedRuns = null;
-  } else {
-    answer = getJson("./runs", params);
-  }
-  const {body, signature} = await answer;
+  const {body, signature} = await getJson("./runs", params);
   return decodeRuns(body, signature);
 }
 
-/** Decodes the /run route's body. */
+function decodeGap(entry) {
+  return {...decodeSeries(entry), ratio: decodeNumbers(entry.ratio)};
+}
+
+function decodeSignal(entry) {
+  return {available: entry.available === true,
+    records: Number.isFinite(entry.records) ? entry.records : 0};
+}
+
+/** A list from JSON, or [] for anything else. */
+function listOf(value) {
+  return Array.isArray(value) ? value : [];
+}
+
+/** Decodes the /run route's body. Alerts the tab cannot read are left out
+ *  and reported in `problems`, with the rest of the run shown. */
 export function decodeRun(body, signature) {
-  const gaps = {};
-  for (const [key, entry] of Object.entries(body.gaps || {})) {
-    gaps[key] = {...decodeSeries(entry), ratio: decodeNumbers(entry.ratio)};
-  }
   const epochEnd = body.epoch_end_step || {};
+  const alerts = cleanAlerts(body.alerts);
   return {
     signature,
     run: body.run,
@@ -202,41 +214,67 @@ export function decodeRun(body, signature) {
     stale: Boolean(body.stale),
     // Read from a sample of the records while the whole run is read.
     preliminary: Boolean(body.preliminary),
-    status: body.status,
-    alerts: Array.isArray(body.alerts) ? body.alerts : [],
-    problems: Array.isArray(body.problems) ? body.problems : [],
-    facts: body.facts || {},
+    status: nameOf(body.status) ?? "unknown",
+    alerts: alerts.alerts,
+    problems: listOf(body.problems).map(String).concat(alerts.problems),
+    facts: body.facts && typeof body.facts === "object" &&
+        !Array.isArray(body.facts) ? body.facts : {},
     stepSeries: decodeSeriesMap(body.step_series),
     downsampled: Boolean(body.downsampled),
     extent: extentOf(body.extent),
     stepRange: Array.isArray(body.step_range) ? body.step_range : null,
     epochs: decodeSeriesMap(body.epochs),
-    gaps,
+    gaps: decodeSeriesMap(body.gaps, decodeGap),
     epochEndStep: {
-      steps: Array.isArray(epochEnd.steps) ? epochEnd.steps : [],
-      values: (Array.isArray(epochEnd.values) ? epochEnd.values : [])
+      steps: listOf(epochEnd.steps),
+      values: listOf(epochEnd.values)
           .map((v) => (typeof v === "number" ? v : NaN)),
     },
-    layers: Array.isArray(body.layers) ? body.layers : [],
-    variables: Array.isArray(body.variables) ? body.variables : [],
-    signals: body.signals || {},
+    layers: listOf(body.layers),
+    variables: listOf(body.variables),
+    signals: decodeSeriesMap(body.signals, decodeSignal),
   };
 }
+
+const runsUnderWay = new Map();  // request key -> promise
 
 /**
  * One run: status, alerts, facts, step series, epoch metrics and gaps.
  * options: {maxSteps, range: [lo, hi]} (the range restricts the step
- * series, at up to maxSteps points each).
+ * series, at up to maxSteps points each). A request already under way
+ * for the same run and options is shared (the detail and the comparison
+ * ask together).
  */
-export async function fetchRun(run, options) {
-  const {body, signature} = await getJson("./run",
-      rangeParams({run}, options));
-  return decodeRun(body, signature);
+export function fetchRun(run, options) {
+  const key = JSON.stringify([run, options || null]);
+  let promise = runsUnderWay.get(key);
+  if (!promise) {
+    promise = getJson("./run", rangeParams({run}, options))
+        .then(({body, signature}) => decodeRun(body, signature));
+    runsUnderWay.set(key, promise);
+    const forget = () => runsUnderWay.delete(key);
+    promise.then(forget, forget);
+  }
+  return promise;
+}
+
+/** A heatmap's rows with a name each: a name that is no text (a number
+ *  is written out) is reported, and the row named by its place. */
+function decodeRows(rows, problems) {
+  return listOf(rows).map((raw, i) => {
+    const row = raw && typeof raw === "object" ? raw : {};
+    const name = nameOf(row.name);
+    if (name === null) problems.push(`row ${i + 1} has no readable name`);
+    return {...row, name: name ?? `(row ${i + 1})`,
+      variables: Array.isArray(row.variables) ?
+        row.variables.map((v) => nameOf(v) ?? "?") : undefined};
+  });
 }
 
 /** Decodes the /heatmap route's body (either format). */
 export function decodeHeatmap(body, signature) {
-  const rows = Array.isArray(body.rows) ? body.rows : [];
+  const problems = listOf(body.problems).map(String);
+  const rows = decodeRows(body.rows, problems);
   const steps = Array.isArray(body.steps) ? body.steps : [];
   let values;
   if (body.encoding === "f32") {
@@ -261,7 +299,7 @@ export function decodeHeatmap(body, signature) {
     downsampled: Boolean(body.downsampled),
     extent: extentOf(body.extent),
     stepRange: Array.isArray(body.step_range) ? body.step_range : null,
-    problems: Array.isArray(body.problems) ? body.problems : [],
+    problems,
   };
 }
 

@@ -4,6 +4,8 @@
 // its count line, and the comparison of two run lists. Pure: no DOM, no
 // fetch; node's test runner imports it.
 
+import {formatCount, plural} from "./format.js";
+
 /** How many matching runs the list shows at first, and adds per "more". */
 export const PAGE_SIZE = 100;
 
@@ -40,15 +42,6 @@ export function runPage(runs, query, shown) {
     matched: matches.length,
     more: Math.min(PAGE_SIZE, matches.length - count),
   };
-}
-
-/** 2000 -> "2,000". */
-export function formatCount(n) {
-  return Number(n).toLocaleString("en-US");
-}
-
-function plural(n, word) {
-  return `${formatCount(n)} ${word}${n === 1 ? "" : "s"}`;
 }
 
 /**
@@ -90,4 +83,55 @@ export function runsChanged(before, after) {
     }
   }
   return false;
+}
+
+/**
+ * The runs of the latest listing, in its order (the order of their
+ * colours): their entries, each run's place, the listing's signature and
+ * problems, and whether the last update changed the runs' data.
+ */
+export class RunIndex {
+  constructor() {
+    this.entries = [];
+    this.positions = new Map();  // run -> its place in entries
+    this.signature = null;
+    this.problems = [];
+    this.changed = false;
+  }
+
+  get size() {
+    return this.entries.length;
+  }
+
+  /** Takes a decoded /runs listing; returns whether it differs from the
+   *  one before (`changed` then says whether the runs' data did). */
+  update(listing) {
+    if (listing.signature === this.signature) return false;
+    this.changed = this.signature !== null &&
+        runsChanged(this.entries, listing.runs);
+    this.signature = listing.signature;
+    this.entries = listing.runs;
+    this.positions = new Map(this.entries.map((r, i) => [r.run, i]));
+    this.problems = listing.problems;
+    return true;
+  }
+
+  has(run) {
+    return this.positions.has(run);
+  }
+
+  /** The run's place in the list (0 for one not listed). */
+  index(run) {
+    return this.positions.get(run) ?? 0;
+  }
+
+  names() {
+    return this.entries.map((r) => r.run);
+  }
+
+  /** Whether `entries` list exactly the runs known (in any order). */
+  sameRuns(entries) {
+    return entries.length === this.positions.size &&
+        entries.every((r) => this.positions.has(r.run));
+  }
 }

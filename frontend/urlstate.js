@@ -1,6 +1,6 @@
 // The tab's view state in the URL hash, the way TensorBoard keeps plugin
 // state: keys "p.trainhealth.<name>" beside TensorBoard's own keys. Pure:
-// strings in, strings out; index.js reads and writes the location.
+// strings in, strings out; host.js reads and writes the location.
 //
 // TensorBoard's hash is "#<tab>&key=value&...", keys and values
 // URI-encoded (tf_storage's getUrlHashDict / setString). TensorBoard hands
@@ -10,9 +10,6 @@
 // place, so TensorBoard's own state (tab, run filter, ...) survives.
 
 export const PREFIX = "p.trainhealth.";
-
-export const SIGNALS = ["loss", "gap", "grad_norm"];
-export const DEFAULT_SIGNAL = "loss";
 
 function decode(text) {
   try {
@@ -34,12 +31,13 @@ export function parseHash(hash) {
   });
 }
 
-/** The values of this plugin's keys, without the prefix. */
+/** The values of this plugin's keys, without the prefix (a Map: the
+ *  names come from a link, whatever it says). */
 export function readParams(hash, prefix = PREFIX) {
-  const params = {};
+  const params = new Map();
   for (const {key, value} of parseHash(hash)) {
     if (key !== null && value !== null && key.startsWith(prefix)) {
-      params[key.slice(prefix.length)] = value;
+      params.set(key.slice(prefix.length), value);
     }
   }
   return params;
@@ -65,19 +63,23 @@ export function writeParams(hash, params, prefix = PREFIX) {
 }
 
 /**
- * The view state from the plugin's params:
- *   {run: string|null, runs: string[]|null, signal, zoom: [lo, hi]|null,
- *    filter: string, collapse: boolean|null, search: string}
- * (`filter` is the layer filter, `search` the run picker's search).
- * Anything malformed reads as its default (null: "not chosen").
+ * The view state from the plugin's params (a Map):
+ *   {run: string|null, runs: string[]|null, signal: string|null,
+ *    zoom: [lo, hi]|null, filter: string, collapse: boolean|null,
+ *    search: string}
+ * (`filter` is the layer filter, `search` the run picker's search,
+ * `signal` the comparison's: a key of the catalogue, checked where the
+ * catalogue is known). Anything malformed reads as its default (null:
+ * "not chosen").
  */
 export function stateFromParams(params) {
-  const state = {run: null, runs: null, signal: DEFAULT_SIGNAL, zoom: null,
+  const state = {run: null, runs: null, signal: null, zoom: null,
     filter: "", collapse: null, search: ""};
-  if (typeof params.run === "string" && params.run) state.run = params.run;
-  if (typeof params.runs === "string") {
+  const get = (name) => params.get(name);
+  if (get("run")) state.run = get("run");
+  if (get("runs") !== undefined) {
     try {
-      const runs = JSON.parse(params.runs);
+      const runs = JSON.parse(get("runs"));
       if (Array.isArray(runs) && runs.every((r) => typeof r === "string")) {
         state.runs = runs;
       }
@@ -85,9 +87,9 @@ export function stateFromParams(params) {
       // malformed: keep the default
     }
   }
-  if (SIGNALS.includes(params.signal)) state.signal = params.signal;
-  if (typeof params.zoom === "string") {
-    const m = /^(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)$/.exec(params.zoom);
+  if (get("signal")) state.signal = get("signal");
+  if (get("zoom") !== undefined) {
+    const m = /^(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)$/.exec(get("zoom"));
     if (m) {
       const lo = Number(m[1]);
       const hi = Number(m[2]);
@@ -96,10 +98,10 @@ export function stateFromParams(params) {
       }
     }
   }
-  if (typeof params.filter === "string") state.filter = params.filter;
-  if (typeof params.search === "string") state.search = params.search;
-  if (params.collapse === "1") state.collapse = true;
-  if (params.collapse === "0") state.collapse = false;
+  if (get("filter") !== undefined) state.filter = get("filter");
+  if (get("search") !== undefined) state.search = get("search");
+  if (get("collapse") === "1") state.collapse = true;
+  if (get("collapse") === "0") state.collapse = false;
   return state;
 }
 
@@ -108,9 +110,7 @@ export function paramsFromState(state) {
   const params = {};
   if (state.run) params.run = state.run;
   if (Array.isArray(state.runs)) params.runs = JSON.stringify(state.runs);
-  if (state.signal && state.signal !== DEFAULT_SIGNAL) {
-    params.signal = state.signal;
-  }
+  if (state.signal) params.signal = state.signal;
   if (state.zoom) {
     params.zoom = `${Math.floor(state.zoom[0])},${Math.ceil(state.zoom[1])}`;
   }

@@ -16,6 +16,7 @@ TensorBoard. The last test trains the demo's runs and opens them in the tab.
 """
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -76,17 +77,22 @@ def logdir(tmp_path_factory):
     return root
 
 
+def wait_until_diagnosed(tb, count):
+    """Until `count` runs are listed, and diagnosed (/runs diagnoses for a
+    bounded time per request and answers "pending" for the runs it has
+    not reached)."""
+    tb.wait_for_plugin("trainhealth")
+    tb_process.wait_for(
+        lambda: (lambda body: len(body["runs"]) == count
+                 and not body["pending"])(
+            tb.get_json("/data/plugin/trainhealth/runs")),
+        60, "all runs listed and diagnosed")
+
+
 @pytest.fixture(scope="module")
 def tensorboard(logdir):
     with tb_process.TensorBoardProcess(logdir, load_fast=False) as tb:
-        tb.wait_for_plugin("trainhealth")
-        # Listed, and diagnosed (/runs diagnoses for a bounded time per
-        # request and answers "pending" for the runs it has not reached).
-        tb_process.wait_for(
-            lambda: (lambda body: len(body["runs"]) == len(RUNS)
-                     and not body["pending"])(
-                tb.get_json("/data/plugin/trainhealth/runs")),
-            60, "all runs listed and diagnosed")
+        wait_until_diagnosed(tb, len(RUNS))
         yield tb
 
 
@@ -223,6 +229,12 @@ def hash_params(page):
         if key.startswith("p.trainhealth."):
             out[key[len("p.trainhealth."):]] = urllib.parse.unquote(value)
     return out
+
+
+def toolbar_bottom(frame):
+    """Where the sticky toolbar ends, in the plugin page's viewport."""
+    return frame.locator(".th-toolbar").evaluate(
+        "n => n.getBoundingClientRect().bottom")
 
 
 def wait_until(check, timeout=30, interval=0.2, what="condition"):
@@ -424,6 +436,8 @@ def test_alert_click_shows_its_evidence(page, tensorboard):
         return [r.top, r.bottom, window.innerHeight];
     }""")
     assert 0 <= top < height and bottom > 0
+    # Below the sticky toolbar, which covers nothing it scrolled to.
+    assert top >= toolbar_bottom(frame), (top, toolbar_bottom(frame))
     # The charts mark the alert's steps; the row is outlined on canvas.
     first, last = (alert.get_attribute("data-key").split("|")[2],
                    frame.locator(".th-alert-steps").first.text_content())
@@ -442,6 +456,9 @@ def test_alert_click_shows_its_evidence(page, tensorboard):
     nan.click()
     wait_until(lambda: frame.locator(".th-evidence").count() >= 1,
                what="evidence of the NaN alert")
+    evidence = frame.locator(".th-evidence").first
+    assert evidence.evaluate("n => n.getBoundingClientRect().top") >= \
+        toolbar_bottom(frame)
     assert errors.errors == []
 
 
@@ -678,6 +695,403 @@ def test_hostile_names_render_as_text(page, tensorboard):
     page.wait_for_timeout(300)  # an onerror would have fired by now
     assert page.evaluate(XSS_FLAGS) == [None, None]
     assert errors.errors == []
+
+
+# ---------------------------------------------------------------- hostile
+# and unusual data, written with the project's own writer: each run is one
+# way a run's data can be legitimate but odd, or junk.
+
+ATTENTION_LAYERS = ["transformer_block_%d/multi_head_attention_%d" % (i, i)
+                    for i in range(30)]
+# Catastrophic backtracking for a backtracking regex engine: 2^40 steps on
+# each of these names.
+CRAFTED_FILTER = "([a-z_0-9/]+)+!"
+FLOAT32_LR = 0.0010000000474974513  # 0.001 as float32 reads back
+
+
+def _relu_columns(names):
+    return [{"name": n, "class": "Dense", "activation": "relu", "units": 4}
+            for n in names]
+
+
+def _nested(depth):
+    doc = "bottom"
+    for _ in range(depth):
+        doc = {"deeper": doc}
+    return doc
+
+
+def write_attention_run(run_dir):
+    """30 layers named like a Transformer's, recorded at steps 0..9."""
+    columns = _relu_columns(ATTENTION_LAYERS)
+    writer = SummaryWriter(run_dir)
+    try:
+        for step in range(10):
+            writer.scalar(metadata.STEP_LOSS, step, 1.0 / (1 + step))
+            writer.vector(metadata.LAYER_DEAD_FRACTION, step,
+                          [0.1] * len(columns), columns)
+    finally:
+        writer.close()
+
+
+def write_metric_names_run(run_dir):
+    """Epoch metrics named `constructor` (no validation counterpart, so no
+    gap) and `__proto__` (with one), beside the loss."""
+    writer = SummaryWriter(run_dir)
+    try:
+        for step in range(9):
+            writer.scalar(metadata.STEP_LOSS, step, 1.0 / (1 + step))
+        for epoch in range(3):
+            for key in ("loss", "val_loss", "constructor", "__proto__",
+                        "val___proto__"):
+                writer.scalar(metadata.epoch_tag(key), epoch, 1.0 + epoch)
+            writer.scalar(metadata.EPOCH_END_STEP, epoch, 3 * epoch + 2)
+    finally:
+        writer.close()
+
+
+def write_junk_run(run_dir):
+    """Facts nested 800 deep (beside a float32 learning rate), a layer
+    named 5, and a NaN epoch-end step."""
+    columns = _relu_columns([5, "ok_layer"])
+    writer = SummaryWriter(run_dir)
+    try:
+        writer.json(metadata.RUN_FACTS, 0, {
+            "deep": _nested(800),
+            "optimizer": {"class": "Adam", "learning_rate": FLOAT32_LR}})
+        for step in range(10):
+            writer.scalar(metadata.STEP_LOSS, step, 1.0 / (1 + step))
+            writer.vector(metadata.LAYER_DEAD_FRACTION, step, [0.1, 1.0],
+                          columns)
+        for epoch in range(3):
+            writer.scalar(metadata.epoch_tag("loss"), epoch, 1.0 - 0.1 * epoch)
+            writer.scalar(metadata.EPOCH_END_STEP, epoch,
+                          math.nan if epoch == 1 else 3 * epoch + 3)
+    finally:
+        writer.close()
+
+
+def write_unfinished_run(run_dir):
+    """Records every 4 steps up to step 20 of a 30-step fit: its three
+    epochs ended at steps 9, 19 and 29."""
+    columns = _relu_columns(["dense"])
+    writer = SummaryWriter(run_dir)
+    try:
+        for step in range(0, 21, 4):
+            writer.scalar(metadata.STEP_LOSS, step, 1.0 / (1 + step))
+            writer.vector(metadata.LAYER_DEAD_FRACTION, step, [0.2], columns)
+        for epoch, loss in enumerate([1.0, 0.5, 0.25]):
+            writer.scalar(metadata.epoch_tag("loss"), epoch, loss)
+            writer.scalar(metadata.epoch_tag("val_loss"), epoch, loss + 0.1)
+            writer.scalar(metadata.EPOCH_END_STEP, epoch, 10 * epoch + 9)
+    finally:
+        writer.close()
+
+
+def write_facts_run(run_dir):
+    """The facts of a two-output model (CONTRACTS.md B): a loss per output,
+    what the outputs measured on the probe, the targets, and the layers the
+    probe did not inspect."""
+    writer = SummaryWriter(run_dir)
+    try:
+        writer.json(metadata.RUN_FACTS, 0, {
+            "losses": [
+                {"output": "cls", "name": "binary_crossentropy",
+                 "from_logits": False, "weight": 0.5},
+                {"output": "reg", "name": "mse", "from_logits": None,
+                 "weight": None}],
+            "outputs": [
+                {"output": "cls", "layer": "cls", "class": "Dense",
+                 "activation": "sigmoid", "units": 1,
+                 "measured": {"min": 0.019999999552965164,
+                              "max": 0.9800000190734863, "mean": 0.5,
+                              "in_unit_interval": True,
+                              "rows_sum_to_one": None,
+                              "prediction_std": 0.11999999731779099,
+                              "top_class_share": 0.5099999904632568}},
+                {"output": "reg", "layer": "reg", "class": "Dense",
+                 "activation": "linear", "units": 1, "measured": None}],
+            "targets": [{"output": "cls", "dtype": "int64", "shape": [1],
+                         "integer_valued": True, "min": 0, "max": 1,
+                         "mean": 0.5, "std": 0.5, "distinct": 2,
+                         "one_hot": False, "multi_hot": False,
+                         "classes": {"0": 30, "1": 34}}],
+            "probe": {"samples": 44, "requested": 64,
+                      "inspected": ["dense", "cls", "reg"],
+                      "not_inspected": [
+                          {"layer": "block/attention",
+                           "reason": "inside a custom layer"}]},
+        })
+        for step in range(5):
+            writer.scalar(metadata.STEP_LOSS, step, 1.0 / (1 + step))
+    finally:
+        writer.close()
+
+
+def serve_alerts(page, run, alerts):
+    """The plugin's /run answers for `run`, with `alerts` in place of the
+    diagnosis's (alert dicts as the server passes them on, junk included)."""
+    def with_alerts(route):
+        response = route.fetch()
+        body = response.json()
+        body["alerts"] = alerts
+        route.fulfill(response=response, body=json.dumps(body))
+
+    page.route(re.compile(r".*/data/plugin/trainhealth/run\?run=%s(&.*)?$"
+                          % re.escape(run)), with_alerts)
+
+
+ODD_RUNS = {"attention": write_attention_run,
+            "metric_names": write_metric_names_run,
+            "junk": write_junk_run, "unfinished": write_unfinished_run,
+            "facts": write_facts_run}
+
+
+@pytest.fixture(scope="module")
+def odd_tb(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("odd_runs"))
+    for name, write in ODD_RUNS.items():
+        write(os.path.join(root, name))
+    with tb_process.TensorBoardProcess(root, load_fast=False) as tb:
+        wait_until_diagnosed(tb, len(ODD_RUNS))
+        yield tb
+
+
+def test_a_crafted_filter_link_does_not_hang_the_page(page, odd_tb):
+    page, errors = page
+    frame = open_tab(page, odd_tb, {"run": "attention",
+                                    "filter": CRAFTED_FILTER,
+                                    "collapse": "0"})
+    wait_for_run(frame, "attention")
+    assert heatmap_labels(frame, "dead_fraction") == [
+        "no layer matches the filter"]
+    # The page answers, and the filter is still a regular expression.
+    box = frame.get_by_label("Filter layers by name")
+    box.fill(r"multi_head_attention_1[0-2]$")
+    wait_until(lambda: heatmap_labels(frame, "dead_fraction") == [
+        ATTENTION_LAYERS[10], ATTENTION_LAYERS[11], ATTENTION_LAYERS[12]],
+        what="regex filter")
+    # The crafted pattern typed key by key: every prefix is matched too.
+    box.fill("")
+    box.press_sequentially(CRAFTED_FILTER, delay=5)
+    wait_until(lambda: heatmap_labels(frame, "dead_fraction") == [
+        "no layer matches the filter"], what="crafted filter typed")
+    assert hash_params(page)["filter"] == CRAFTED_FILTER
+    assert errors.errors == []
+
+
+def test_metric_names_from_data_are_only_names(page, odd_tb):
+    page, errors = page
+    frame = open_tab(page, odd_tb, {"run": "metric_names"})
+    detail = wait_for_run(frame, "metric_names")
+    for key in ("constructor", "__proto__", "loss"):
+        chart = detail.locator('.th-chart[data-chart="epoch_%s"]' % key)
+        chart.wait_for()
+        assert chart.get_attribute("data-points") == "3", key
+    legend = detail.locator('.th-chart[data-chart="epoch___proto__"] '
+                            '.th-legend-label').all_text_contents()
+    assert legend[:2] == ["__proto__", "val___proto__"]
+    assert "gap" in legend
+    assert detail.locator('.th-chart[data-chart="epoch_constructor"] '
+                          '.th-legend-label').all_text_contents() == [
+                              "constructor"]
+    assert errors.errors == []
+
+
+def test_junk_in_a_run_is_reported_and_the_rest_shown(page, odd_tb):
+    page, errors = page
+    junk_alerts = [
+        "not an alert", None,
+        {"kind": "dead_relu", "severity": "__proto__",
+         "layer": {"name": _nested(50)}, "first_step": "soon",
+         "message": "junk fields", "consequences": "none", "evidence": 7},
+        {"kind": "stalled_loss", "severity": "warning", "layer": None,
+         "first_step": 2, "last_step": 9, "message": "a readable alert",
+         "advice": "", "evidence": {}}]
+
+    # The server lists what the run's data holds; the diagnosis of such
+    # data is the server's business: here its answer carries junk alerts.
+    serve_alerts(page, "junk", junk_alerts)
+    frame = open_tab(page, odd_tb, {"run": "junk"})
+    detail = wait_for_run(frame, "junk")
+    # The charts and heatmaps are there.
+    detail.locator('.th-chart[data-chart="loss"]').wait_for()
+    assert detail.locator('.th-chart[data-chart="loss"]').get_attribute(
+        "data-points") == "10"
+    assert heatmap_labels(frame, "dead_fraction") == ["5", "ok_layer"]
+    # The epoch chart: an epoch-end step is NaN, so epochs, to the last.
+    epoch_chart = detail.locator('.th-chart[data-chart="epoch_loss"]')
+    assert epoch_chart.get_attribute("data-x-label") == "epoch"
+    assert (epoch_chart.get_attribute("data-x-min"),
+            epoch_chart.get_attribute("data-x-max")) == ("0", "2")
+    # What the tab could not read is reported, the rest shown.
+    problems = detail.locator(".th-problems-box")
+    problems.locator("summary").click()
+    text = problems.text_content()
+    assert "alert 1 is not an alert; not shown" in text
+    assert "alert 2 is not an alert; not shown" in text
+    assert "alert 3 (dead_relu): unreadable severity, layer, first_step" \
+        in text
+    kinds = detail.locator(".th-alert-head .th-alert-kind") \
+        .all_text_contents()
+    assert kinds == ["dead_relu", "stalled_loss"]
+    # The facts: 800 levels deep cut short; float32 written as a person.
+    detail.locator(".th-facts-box summary").click()
+    rows = dict(zip(detail.locator(".th-facts th").all_text_contents(),
+                    detail.locator(".th-facts td").all_text_contents()))
+    assert rows["deep"] == "deeper (deeper (deeper …))"
+    assert rows["optimizer"] == "Adam, learning_rate 0.001"
+    assert errors.errors == []
+
+
+def test_every_chart_reaches_the_end_of_the_fit(page, odd_tb):
+    page, errors = page
+    frame = open_tab(page, odd_tb, {"run": "unfinished"})
+    wait_for_run(frame, "unfinished")
+    ranges = x_ranges(frame)
+    # Records stop at step 20; the fit's last epoch ended at step 29.
+    assert set(ranges) == {"loss", "epoch_loss", "dead_fraction"}
+    assert set(ranges.values()) == {(0, 29)}, ranges
+    assert frame.locator('.th-detail .th-chart[data-chart="loss"]') \
+        .get_attribute("data-x-label") == "step"
+    # The comparison's validation gap: at the steps its epochs ended, on
+    # the step axis like the other signals, and labelled so.
+    frame.get_by_label("Validation gap").check()
+    gap = frame.locator('.th-chart[data-chart="compare_gap"]')
+    gap.wait_for()
+    assert gap.get_attribute("data-x-label") == "step"
+    assert gap.get_attribute("data-last-step") == "29"
+    assert errors.errors == []
+
+
+def test_new_run_facts_read_compactly(page, odd_tb):
+    page, errors = page
+    frame = open_tab(page, odd_tb, {"run": "facts"})
+    detail = wait_for_run(frame, "facts")
+    detail.locator(".th-facts-box summary").click()
+    rows = {}
+    for row in detail.locator(".th-facts tr").all():
+        rows[row.locator("th").text_content()] = [
+            row.locator(".th-fact-text").text_content()] + \
+            row.locator("li").all_text_contents()
+    assert rows["losses"] == ["2 losses", "cls: binary_crossentropy, "
+                              "weight 0.5", "reg: mse"]
+    assert rows["outputs"] == [
+        "2 outputs",
+        "cls: cls (Dense, sigmoid, 1 unit) · measured on the probe: "
+        "0.02–0.98, mean 0.5, spread across samples 0.12, top class 51%, "
+        "within [0, 1]",
+        "reg: reg (Dense, linear, 1 unit)"]
+    assert rows["targets"] == ["cls: int64 [1] · integer, 0–1, mean 0.5, "
+                               "std 0.5, 2 distinct · classes 0: 30, 1: 34"]
+    assert rows["probe"] == ["44 samples (of 64 asked for) · 3 layers "
+                             "inspected · not inspected: 1 layer",
+                             "block/attention: inside a custom layer"]
+    assert errors.errors == []
+
+
+def test_alerts_fold_their_consequences_and_show_resolved_ones(
+        page, odd_tb):
+    page, errors = page
+    alerts = [
+        {"kind": "learning_rate", "severity": "warning", "layer": None,
+         "first_step": 0, "last_step": 3, "message": "rate too high",
+         "advice": "lower it", "evidence": {}, "consequences": [],
+         "resolved_step": 3, "recovered": True},
+        {"kind": "non_finite", "severity": "critical", "layer": None,
+         "first_step": 2, "last_step": 4, "message": "NaN in the loss",
+         "advice": "check the inputs", "evidence": {"signal": "loss"},
+         "consequences": [
+             {"kind": "dead_relu", "layer": "dense", "first_step": 3,
+              "message": "dense died after the NaN"}],
+         "resolved_step": None, "recovered": False},
+        {"kind": "stalled_loss", "severity": "warning", "layer": None,
+         "first_step": 1, "last_step": 4, "message": "stalled",
+         "advice": "", "evidence": {}, "consequences": [],
+         "resolved_step": 2, "recovered": False},
+    ]
+
+    # Alert dicts as the diagnosis gives them (CONTRACTS.md A).
+    serve_alerts(page, "facts", alerts)
+    frame = open_tab(page, odd_tb, {"run": "facts"})
+    detail = wait_for_run(frame, "facts")
+    items = detail.locator(".th-alert")
+    wait_until(lambda: items.count() == 3, what="three alerts")
+    # The active alert first, then the resolved ones, muted.
+    assert items.locator(".th-alert-head .th-alert-kind") \
+        .all_text_contents() == ["non_finite", "learning_rate",
+                                 "stalled_loss"]
+    assert [items.nth(i).evaluate("n => n.classList.contains('th-resolved')")
+            for i in range(3)] == [False, True, True]
+    assert items.nth(1).locator(".th-alert-resolved").text_content() == \
+        "resolved at step 3 · recovered"
+    assert items.nth(2).locator(".th-alert-resolved").text_content() == \
+        "resolved at step 2"
+    assert "1 critical, 0 warning" not in detail.locator(
+        ".th-status-text").text_content()
+    assert detail.locator(".th-status-text").text_content().endswith(
+        "1 critical · 2 resolved")
+    # The consequence is inside its primary alert, folded, without advice
+    # of its own; opening the fold does not choose the alert.
+    fold = items.nth(0).locator(".th-consequences")
+    assert fold.locator("summary").text_content() == \
+        "Explains 1 further finding"
+    fold.locator("summary").click()
+    assert fold.locator("li").text_content() == (
+        "dead_reludensestep 3dense died after the NaN")
+    assert items.nth(0).get_attribute("aria-pressed") == "false"
+    assert detail.locator(".th-alert-advice").all_text_contents() == [
+        "check the inputs", "lower it"]
+    # A resolved alert's marked steps end where its condition did.
+    items.nth(2).click()
+    chart = detail.locator('.th-chart[data-chart="loss"]')
+    wait_until(lambda: chart.get_attribute("data-highlight") == "1-2",
+               what="the resolved alert's steps marked")
+    assert errors.errors == []
+
+
+def test_alert_evidence_is_scrolled_below_the_sticky_toolbar(browser,
+                                                            odd_tb):
+    # A small window: the evidence is about as tall as the room left
+    # under the toolbar.
+    context = browser.new_context(viewport={"width": 1100, "height": 300})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors = PageErrors(page)
+    alerts = [
+        {"kind": "stalled_loss", "severity": "warning", "layer": None,
+         "first_step": 2, "last_step": 9, "message": "stalled",
+         "advice": "", "evidence": {}},
+        {"kind": "dead_relu", "severity": "critical",
+         "layer": ATTENTION_LAYERS[29], "first_step": 0, "last_step": 9,
+         "message": "dead", "advice": "", "evidence": {}}]
+
+    serve_alerts(page, "attention", alerts)
+    page.goto(odd_tb.url + "/data/plugin_entry.html?name=trainhealth"
+              "#p.trainhealth.run=attention&p.trainhealth.collapse=0")
+    page.locator(":root[data-rendered='true']").wait_for()
+    wait_for_run(page, "attention")
+    try:
+        for key, focus in (
+                ("stalled_loss||2", '.th-chart[data-chart="loss"]'),
+                ("dead_relu|%s|0" % ATTENTION_LAYERS[29],
+                 ".th-heatmap-label.th-highlight")):
+            page.evaluate("window.scrollTo(0, 0)")
+            page.locator('.th-alert[data-key="%s"]' % key).click()
+            page.locator('[data-evidence="%s"]' % key).wait_for()
+            page.wait_for_timeout(100)
+            top, bottom = page.locator(focus).first.evaluate(
+                "n => [n.getBoundingClientRect().top, "
+                "n.getBoundingClientRect().bottom]")
+            covered = toolbar_bottom(page)
+            # All of it in view, none of it under the toolbar: the chart's
+            # axis labels, the heatmap row of the alert's layer.
+            assert top >= covered and bottom <= 300, (key, top, bottom,
+                                                      covered)
+            page.locator('.th-alert[data-key="%s"]' % key).click()
+        assert errors.errors == []
+    finally:
+        context.close()
 
 
 # A logdir of a few hundred runs: one-record runs in three folders, and two

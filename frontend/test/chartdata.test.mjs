@@ -3,24 +3,12 @@ import assert from "node:assert/strict";
 import test from "node:test";
 
 import {
-  alertKey, alertMarkers, alignSeries, clampZoom, decimate, epochSteps,
-  evidenceTarget, flaggedLayers, formatNumber, formatSteps, layerFilter,
-  layoutRows, pixelColumns, plotValues, rangeIndices, rowHeight, rowMatches,
-  stepDomain, stepToX, xToStep,
+  ZoomGroup, alignSeries, clampZoom, compareSeries, epochChartData,
+  epochDomain, epochKeys, epochSteps, layoutRows, logSplits, pixelColumns,
+  plotValues, rowHeight, rowMatches, runDomain, stepDomain, stepTicks,
+  stepToX, xToStep,
 } from "../chartdata.js";
-
-test("formatNumber and formatSteps", () => {
-  assert.equal(formatNumber(0.123456), "0.1235");
-  assert.equal(formatNumber(1234567), "1.23e+6");
-  assert.equal(formatNumber(0.00001234), "1.23e-5");
-  assert.equal(formatNumber(NaN), "NaN");
-  assert.equal(formatNumber(-Infinity), "-Inf");
-  assert.equal(formatNumber(0), "0");
-  assert.equal(formatNumber(null), "–");
-  assert.equal(formatSteps(3, 3), "step 3");
-  assert.equal(formatSteps(3, 9), "steps 3–9");
-  assert.equal(formatSteps(null, 9), "");
-});
+import {decodeRun} from "../model.js";
 
 test("plotValues: gaps for non-finite and non-positive-on-log values", () => {
   const {ys, nonFinite} = plotValues([1, NaN, 0, -1, Infinity, null], true);
@@ -42,29 +30,7 @@ test("alignSeries puts runs on one x axis", () => {
   assert.equal(ys[1][3], null);
 });
 
-test("decimate keeps spikes, dips and NaNs", () => {
-  const n = 10000;
-  const xs = Array.from({length: n}, (_, i) => i);
-  const ys = xs.map((i) => Math.sin(i / 100));
-  ys[1234] = 50;
-  ys[4321] = -50;
-  ys[7777] = NaN;
-  const out = decimate(xs, ys, 200);
-  assert.ok(out.xs.length <= 600);
-  assert.ok(out.ys.includes(50));
-  assert.ok(out.ys.includes(-50));
-  assert.ok(out.ys.some(Number.isNaN));
-  assert.deepEqual(out.index.slice().sort((a, b) => a - b), out.index);
-  for (let i = 0; i < out.xs.length; i++) {
-    assert.equal(out.xs[i], xs[out.index[i]]);
-  }
-  const small = decimate([1, 2], [3, 4], 200);
-  assert.deepEqual(small.ys, [3, 4]);
-});
-
-test("rangeIndices and epochSteps", () => {
-  assert.deepEqual(rangeIndices([0, 10, 20, 30], 5, 20), [1, 3]);
-  assert.deepEqual(rangeIndices([0, 10, 20, 30], 31, 40), [4, 4]);
+test("epochSteps", () => {
   const end = {steps: [0, 1, 2], values: [9, 19, 29]};
   assert.deepEqual(epochSteps([0, 1, 2], end), [9, 19, 29]);
   assert.deepEqual(epochSteps([1], end), [19]);
@@ -103,14 +69,6 @@ test("pixelColumns maps pixels to heatmap columns", () => {
 
 const ROWS = ["input_dense", "block_1/dense", "block_1/gate", "block_2/dense",
   "block_2/gate", "block_3/dense", "output"].map((name) => ({name}));
-
-test("layerFilter is a case-insensitive regex, else plain text", () => {
-  assert.ok(layerFilter("GATE")("block_1/gate"));
-  assert.ok(layerFilter("block_[12]/")("block_2/dense"));
-  assert.ok(!layerFilter("block_[12]/")("block_3/dense"));
-  assert.ok(layerFilter("dense(")("dense(1)"));  // invalid regex: text
-  assert.ok(layerFilter("")("anything"));
-});
 
 test("layoutRows filters and folds healthy runs, in model order", () => {
   assert.deepEqual(layoutRows(ROWS).map((e) => e.index), [0, 1, 2, 3, 4, 5, 6]);
@@ -153,49 +111,97 @@ test("layoutRows keeps a 200-layer model readable", () => {
   assert.ok(rowHeight(200) >= 2 && rowHeight(200) <= 4);
 });
 
-test("rowMatches and flaggedLayers", () => {
+test("rowMatches", () => {
   assert.ok(rowMatches({name: "d", variables: ["d/kernel"]}, "d/kernel"));
   assert.ok(rowMatches({name: "d"}, "d"));
   assert.ok(!rowMatches({name: "d"}, null));
-  assert.deepEqual([...flaggedLayers([{layer: "a"}, {layer: null}, {}])], ["a"]);
 });
 
-test("evidenceTarget finds where an alert's evidence is", () => {
-  const rows = {dead_fraction: ["dense_1"], grad_norm: ["dense", "dense_1"]};
-  const hasRow = (signal, layer) => (rows[signal] || []).includes(layer);
-  const charts = new Set(["grad_norm_global", "loss", "epoch_loss", "facts"]);
-  const hasChart = (id) => charts.has(id);
-  const t = (alert) => evidenceTarget(alert, hasRow, hasChart);
-  assert.deepEqual(t({kind: "dead_relu", layer: "dense_1"}),
-      {type: "heatmap", signal: "dead_fraction", layer: "dense_1"});
-  assert.deepEqual(t({kind: "vanishing_gradients", layer: "dense"}),
-      {type: "heatmap", signal: "grad_norm", layer: "dense"});
-  assert.deepEqual(t({kind: "exploding_gradients", layer: null}),
-      {type: "chart", chart: "grad_norm_global"});
-  assert.deepEqual(t({kind: "overfitting", layer: null}),
-      {type: "chart", chart: "epoch_loss"});
-  assert.deepEqual(t({kind: "stalled_loss"}), {type: "chart", chart: "loss"});
-  assert.deepEqual(t({kind: "unscaled_inputs", layer: "input"}), {type: "facts"});
-  assert.deepEqual(t({kind: "non_finite", layer: "dense",
-    evidence: {signal: "gradients"}}),
-  {type: "heatmap", signal: "grad_norm", layer: "dense"});
-  assert.deepEqual(t({kind: "non_finite", layer: null,
-    evidence: {signal: "loss"}}), {type: "chart", chart: "loss"});
-  // Saturation of a layer no heatmap shows falls back to the facts.
-  assert.deepEqual(t({kind: "saturation", layer: "gate"}), {type: "facts"});
-  assert.equal(evidenceTarget({kind: "stalled_loss"}, hasRow, () => false), null);
+/** A decoded /run body with these epochs, gaps and epoch end steps. */
+function run({extent = [0, 20], epochs = {}, gaps = {}, ends = null,
+  stepSeries = {}} = {}) {
+  const series = (map) => Object.fromEntries(Object.entries(map).map(
+      ([k, values]) => [k, {steps: values.map((_, i) => i), values}]));
+  return decodeRun({run: "r", extent, epochs: series(epochs),
+    gaps: series(gaps), step_series: stepSeries,
+    epoch_end_step: ends ? {steps: ends.map((_, i) => i), values: ends} :
+      undefined}, "s");
+}
+
+test("a run's step axis reaches its last step and its last epoch's end", () => {
+  // Records stop at step 20; the fit ran on to 29, where epoch 2 ended.
+  assert.deepEqual(runDomain(run({ends: [9, 19, 29]})), [0, 29]);
+  assert.deepEqual(runDomain(run({ends: [9, "NaN", 19]})), [0, 20]);
+  assert.deepEqual(runDomain(run({})), [0, 20]);
+  assert.deepEqual(runDomain(run({extent: null, ends: [4, 9]})), [0, 9]);
+  assert.deepEqual(runDomain(run({extent: null})), [0, 1]);
 });
 
-test("alertMarkers and alertKey", () => {
-  const alerts = [
-    {kind: "dead_relu", severity: "critical", layer: "d", first_step: 5,
-      last_step: 50},
-    {kind: "unscaled_inputs", severity: "warning", layer: "x",
-      first_step: null, last_step: null},
-  ];
-  const markers = alertMarkers(alerts);
-  assert.equal(markers.length, 1);
-  assert.deepEqual(markers[0], {step: 5, end: 50, severity: "critical",
-    key: "dead_relu|d|5", label: "dead_relu (d)"});
-  assert.notEqual(alertKey(alerts[0]), alertKey(alerts[1]));
+test("epoch charts: at the steps epochs ended, else on an epoch axis", () => {
+  const r = run({epochs: {loss: [1, 0.5, 0.25], val_loss: [1, 0.75, 0.75],
+    acc: [0.1, 0.2, 0.3], constructor: [3, 2, 1]},
+  gaps: {loss: [0, 0.25, 0.5]}, ends: [9, 19, 29]});
+  assert.deepEqual(epochKeys(r), ["loss", "acc", "constructor"]);
+  const loss = epochChartData(r, "loss");
+  assert.equal(loss.axis, "step");
+  assert.deepEqual(loss.xs, [9, 19, 29]);
+  assert.deepEqual(loss.series.map((s) => [s.role, s.label]),
+      [["train", "loss"], ["val", "val_loss"], ["gap", "gap"]]);
+  assert.deepEqual(loss.series[1].values, [1, 0.75, 0.75]);
+  assert.equal(loss.epochAt.get(19), 1);
+  // A metric named like an Object method has no val_ or gap of its own.
+  const odd = epochChartData(r, "constructor");
+  assert.deepEqual(odd.series.map((s) => s.role), ["train"]);
+  // An old run without epoch end steps (or with a NaN one): epochs.
+  const old = run({epochs: {loss: [1, 0.5, 0.25]}, ends: [9, NaN, 29]});
+  const byEpoch = epochChartData(old, "loss");
+  assert.equal(byEpoch.axis, "epoch");
+  assert.deepEqual(byEpoch.xs, [0, 1, 2]);
+  assert.deepEqual(epochDomain(old, byEpoch.xs), [0, 2]);
+  assert.deepEqual(epochDomain(run({epochs: {loss: [1]}}), [0]), [-0.5, 0.5]);
+});
+
+test("compareSeries: step series, and the gap at steps or epochs", () => {
+  const loss = {key: "loss", source: "step_series", axis: "step"};
+  const gap = {key: "gap", source: "gaps", axis: "epoch"};
+  const r = run({gaps: {acc: [0.1, 0.2], loss: [0.3, 0.4]}, ends: [9, 19],
+    stepSeries: {loss: {steps: [0, 10], values: [2, 1]}}});
+  assert.deepEqual(compareSeries(r, loss).steps, [0, 10]);
+  assert.deepEqual(compareSeries(r, gap), {values: r.gaps.get("loss").values,
+    epochs: [0, 1], steps: [9, 19]});
+  const noEnds = run({gaps: {acc: [0.1, 0.2]}});
+  assert.deepEqual(compareSeries(noEnds, gap).steps, null);
+  assert.deepEqual(compareSeries(noEnds, gap).epochs, [0, 1]);
+  assert.equal(compareSeries(noEnds, loss), null);
+  assert.equal(compareSeries(null, loss), null);
+});
+
+test("ZoomGroup: one range for its members, user zooms reported", () => {
+  const heard = [];
+  const group = new ZoomGroup((zoom) => heard.push(zoom));
+  const applied = [];
+  group.add({applyRange: (range) => applied.push(range)});
+  group.setDomain([0, 100]);
+  group.setZoom([10.4, 20.2]);
+  assert.deepEqual(group.range, [10, 21]);
+  assert.deepEqual(applied.at(-1), [10, 21]);
+  group.setZoom([10, 21]);  // the same zoom again: not reported twice
+  assert.deepEqual(heard, [[10, 21]]);
+  // New data keeps the zoom, clamped to what there is.
+  group.setDomain([0, 15]);
+  assert.deepEqual(group.range, [10, 15]);
+  group.setZoom(null);
+  assert.deepEqual(heard.at(-1), null);
+  assert.deepEqual(applied.at(-1), [0, 15]);
+});
+
+test("axis ticks: round steps, powers of ten on log axes", () => {
+  assert.deepEqual(stepTicks(0, 100, 5), [0, 20, 40, 60, 80, 100]);
+  assert.deepEqual(stepTicks(3, 29, 4), [10, 20]);
+  assert.deepEqual(stepTicks(5, 5, 4), [5]);
+  const round = (ticks) => ticks.map((v) => Number(v.toPrecision(12)));
+  assert.deepEqual(round(logSplits(1e-4, 1)), [1e-4, 1e-3, 1e-2, 0.1, 1]);
+  assert.deepEqual(round(logSplits(1, 10)), [1, 2, 5, 10]);
+  assert.ok(logSplits(1e-12, 1e12).length <= 6);
+  assert.deepEqual(logSplits(-1, 1), [1]);
 });

@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import test from "node:test";
 
 import {
-  NON_FINITE_RGB, colorIndices, colorScale, heatmapDomain, legendTicks,
-  normalize, runStyle, themeColors, viridis, withAlpha,
+  EPOCH_SERIES, HEATMAP_LUT, NAN_INDEX, NON_FINITE, colorIndices, hexToRgb,
+  heatmapDomain, legendTicks, markerColor, normalize, runStyle, themeColors,
+  viridis, withAlpha,
 } from "../colors.js";
 
 const luminance = ([r, g, b]) => 0.2126 * r + 0.7152 * g + 0.0722 * b;
@@ -56,15 +57,14 @@ test("normalize on linear and log scales", () => {
   assert.ok(Number.isNaN(normalize(Infinity, "log", 1e-4, 1)));
 });
 
-test("colorScale maps non-finite values to the NaN colour", () => {
-  const scale = colorScale("linear", [0, 1]);
-  assert.deepEqual(scale(0), [68, 1, 84]);
-  assert.deepEqual(scale(1), [253, 231, 37]);
-  assert.deepEqual(scale(NaN), NON_FINITE_RGB);
-  assert.deepEqual(scale(-Infinity), NON_FINITE_RGB);
-  // The NaN colour is not on the ramp.
-  for (let i = 0; i <= 255; i++) {
-    assert.notDeepEqual(viridis(i / 255), NON_FINITE_RGB);
+test("the heatmap table: viridis, then the NaN colour off the ramp", () => {
+  assert.equal(HEATMAP_LUT.length, (NAN_INDEX + 1) * 3);
+  const nan = Array.from(HEATMAP_LUT.slice(NAN_INDEX * 3));
+  assert.deepEqual(nan, hexToRgb(NON_FINITE));
+  for (let i = 0; i < 256; i++) {
+    assert.deepEqual(Array.from(HEATMAP_LUT.slice(i * 3, i * 3 + 3)),
+        viridis(i / 255));
+    assert.notDeepEqual(viridis(i / 255), nan);
   }
 });
 
@@ -97,9 +97,18 @@ test("runStyle: stable, distinct colours, then dashes", () => {
   assert.notDeepEqual(runStyle(7).dash, runStyle(0).dash);
 });
 
-test("withAlpha and themes", () => {
+test("withAlpha, themes and markers", () => {
   assert.equal(withAlpha("#0072B2", 0.5), "rgba(0,114,178,0.5)");
   assert.equal(withAlpha("red", 0.5), "red");
+  assert.equal(hexToRgb("red"), null);
   assert.notEqual(themeColors(true).text, themeColors(false).text);
-  assert.ok(themeColors(true).severity.critical);
+  const theme = themeColors(false);
+  assert.equal(markerColor(theme, {severity: "critical"}),
+      theme.severity.get("critical"));
+  // Resolved alerts are muted; a severity from data that is none of ours
+  // (or an Object method's name) gets the muted colour too.
+  assert.equal(markerColor(theme, {severity: "critical", resolved: true}),
+      theme.muted);
+  assert.equal(markerColor(theme, {severity: "constructor"}), theme.muted);
+  assert.deepEqual([...EPOCH_SERIES.keys()], ["train", "val", "gap"]);
 });

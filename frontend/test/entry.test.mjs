@@ -36,3 +36,10 @@ test("the entry's modules and stylesheets exist in frontend/", () => {
 test("index.js has no static imports (they would load level by level)", () => {
   assert.deepEqual(importsOf("index.js"), []);
 });
+
+test("the first requests go out before anything else loads", () => {
+  // prefetch.js imports nothing (it runs as soon as it arrives) and is
+  // asked for first.
+  assert.equal(MODULES[0], "./prefetch.js");
+  assert.deepEqual(importsOf("prefetch.js"), []);
+});

@@ -72,13 +72,14 @@ test("decodeRun decodes series, bounds and epochs", () => {
     layers: [{name: "a"}], variables: [], signals: {},
   }, "sig");
   assert.equal(run.signature, "sig");
-  assert.deepEqual(Array.from(run.stepSeries.loss.max).slice(0, 1), [2]);
-  assert.ok(Number.isNaN(run.stepSeries.loss.values[1]));
+  assert.deepEqual(Array.from(run.stepSeries.get("loss").max).slice(0, 1), [2]);
+  assert.ok(Number.isNaN(run.stepSeries.get("loss").values[1]));
   assert.deepEqual(run.extent, [0, 9]);
   assert.deepEqual(run.epochEndStep, {steps: [0], values: [9]});
-  assert.equal(run.gaps.loss.ratio[0], 1.2);
+  assert.equal(run.gaps.get("loss").ratio[0], 1.2);
   const bare = decodeRun({run: "r"}, "x");
   assert.deepEqual(bare.alerts, []);
+  assert.equal(bare.epochs.size, 0);
   assert.equal(bare.extent, null);
   assert.equal(bare.stale, false);
   assert.equal(run.stale, false);
@@ -106,4 +107,42 @@ test("decodeRuns keeps the page's counts, or derives them", () => {
   assert.equal(bare.pending, 1);
   assert.deepEqual(decodeRuns({}, "u"), {signature: "u", runs: [],
     problems: [], total: 0, pending: 0});
+});
+
+test("names from the data are Map keys, whatever they are", () => {
+  // As JSON.parse reads them: "__proto__" an own key like any other.
+  const body = JSON.parse(`{"run": "r",
+    "epochs": {"constructor": {"steps": [0], "values": [1]},
+               "__proto__": {"steps": [0, 1], "values": [2, 3]},
+               "toString": "not a series"},
+    "gaps": {"__proto__": {"steps": [0], "values": [0.5], "ratio": [2]}},
+    "step_series": {"hasOwnProperty": {"steps": [3], "values": [4]}},
+    "signals": {"__proto__": {"available": true, "records": 3}},
+    "epoch_end_step": {"steps": [0, 1], "values": [4, null]}}`);
+  const run = decodeRun(body, "s");
+  assert.deepEqual([...run.epochs.keys()], ["constructor", "__proto__"]);
+  assert.deepEqual(Array.from(run.epochs.get("__proto__").values), [2, 3]);
+  assert.equal(run.gaps.has("constructor"), false);
+  assert.equal(run.gaps.get("__proto__").ratio[0], 2);
+  assert.deepEqual(run.stepSeries.get("hasOwnProperty").steps, [3]);
+  assert.deepEqual(run.signals.get("__proto__"), {available: true, records: 3});
+  assert.ok(Number.isNaN(run.epochEndStep.values[1]));
+});
+
+test("alerts and rows the tab cannot read are reported, the rest kept", () => {
+  const run = decodeRun({run: "r", problems: ["diagnosis failed: x"],
+    alerts: [{kind: "dead_relu", severity: "warning", layer: "d",
+      first_step: 1}, "junk"], facts: [1, 2]}, "s");
+  assert.equal(run.alerts.length, 1);
+  assert.deepEqual(run.problems, ["diagnosis failed: x",
+    "alert 2 is not an alert; not shown"]);
+  assert.deepEqual(run.facts, {});
+  const hm = decodeHeatmap({signal: "s", rows: [{name: 5}, {name: {x: 1}},
+    "junk", {name: "ok", variables: ["ok/kernel", 3]}], steps: [0],
+  values: [[1], [2], [3], [4]]}, "z");
+  assert.deepEqual(hm.rows.map((r) => r.name), ["5", "(row 2)", "(row 3)",
+    "ok"]);
+  assert.deepEqual(hm.rows[3].variables, ["ok/kernel", "3"]);
+  assert.deepEqual(hm.problems, ["row 2 has no readable name",
+    "row 3 has no readable name"]);
 });

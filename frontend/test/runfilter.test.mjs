@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import test from "node:test";
 
 import {
-  PAGE_SIZE, countText, filterRuns, formatCount, hasPending, normalizeQuery,
+  PAGE_SIZE, RunIndex, countText, filterRuns, hasPending, normalizeQuery,
   runPage, runsChanged, shownCount,
 } from "../runfilter.js";
 
@@ -56,7 +56,6 @@ test("shownCount is at least a page and at most the matches", () => {
 });
 
 test("countText says what the list shows", () => {
-  assert.equal(formatCount(2000), "2,000");
   assert.equal(countText(100, 2000, 2000, ""), "Showing 100 of 2,000 runs");
   assert.equal(countText(6, 6, 6, ""), "6 runs");
   assert.equal(countText(1, 1, 1, ""), "1 run");
@@ -92,4 +91,28 @@ test("runsChanged ignores diagnoses arriving, not changes of data", () => {
   assert.equal(runsChanged(diagnosed, [diagnosed[0],
     {run: "c", status: "ok", alert_count: 0}]), true);
   assert.equal(runsChanged(null, []), false);
+});
+
+test("RunIndex keeps the latest listing and says what changed", () => {
+  const index = new RunIndex();
+  assert.equal(index.size, 0);
+  assert.equal(index.index("a"), 0);
+  const first = [{run: "a", status: "pending", alert_count: 0},
+    {run: "constructor", status: "ok", alert_count: 0}];
+  assert.equal(index.update({signature: "1", runs: first, problems: []}), true);
+  assert.equal(index.changed, false);  // the first listing changes nothing
+  assert.deepEqual(index.names(), ["a", "constructor"]);
+  assert.equal(index.index("constructor"), 1);
+  assert.equal(index.has("toString"), false);
+  assert.equal(index.update({signature: "1", runs: first, problems: []}), false);
+  const diagnosed = [{run: "a", status: "ok", alert_count: 0}, first[1]];
+  assert.equal(index.update({signature: "2", runs: diagnosed, problems: []}),
+      true);
+  assert.equal(index.changed, false);  // a diagnosis arrived: no new data
+  const grown = [...diagnosed, {run: "b", status: "ok", alert_count: 0}];
+  index.update({signature: "3", runs: grown, problems: ["p"]});
+  assert.equal(index.changed, true);
+  assert.deepEqual(index.problems, ["p"]);
+  assert.ok(index.sameRuns([grown[2], grown[0], grown[1]]));
+  assert.ok(!index.sameRuns(grown.slice(1)));
 });

@@ -18,7 +18,11 @@ test("parseHash splits TensorBoard's hash", () => {
 test("readParams takes only the plugin's keys", () => {
   const hash = "#trainhealth&runFilter=x&p.trainhealth.run=a%26b" +
       "&p.other.run=z&p.trainhealth.zoom=10%2C20";
-  assert.deepEqual(readParams(hash), {run: "a&b", zoom: "10,20"});
+  assert.deepEqual(readParams(hash),
+      new Map([["run", "a&b"], ["zoom", "10,20"]]));
+  // A key from a link named like an Object method is only a key.
+  assert.deepEqual(readParams("#p.trainhealth.__proto__=x&p.trainhealth.constructor=y"),
+      new Map([["__proto__", "x"], ["constructor", "y"]]));
 });
 
 test("writeParams keeps TensorBoard's keys byte for byte", () => {
@@ -26,7 +30,8 @@ test("writeParams keeps TensorBoard's keys byte for byte", () => {
   const out = writeParams(hash, {run: "new run", zoom: "1,2"});
   assert.equal(out, "#trainhealth&runFilter=a%2Fb&smoothing=0.6" +
       "&p.trainhealth.run=new%20run&p.trainhealth.zoom=1%2C2");
-  assert.deepEqual(readParams(out), {run: "new run", zoom: "1,2"});
+  assert.deepEqual(readParams(out),
+      new Map([["run", "new run"], ["zoom", "1,2"]]));
   // Dropping our keys leaves the rest untouched.
   assert.equal(writeParams(out, {}), "#trainhealth&runFilter=a%2Fb&smoothing=0.6");
   assert.equal(writeParams("", {run: "a"}), "#p.trainhealth.run=a");
@@ -41,18 +46,24 @@ test("state round-trips through params and the hash", () => {
   assert.deepEqual(stateFromParams(readParams(hash)), state);
 });
 
+const params = (object) => new Map(Object.entries(object));
+
 test("malformed params read as defaults", () => {
-  const state = stateFromParams({runs: "[1,2", signal: "bogus",
-    zoom: "20,10", collapse: "maybe", run: ""});
-  assert.deepEqual(state, {run: null, runs: null, signal: "loss", zoom: null,
+  const state = stateFromParams(params({runs: "[1,2", signal: "",
+    zoom: "20,10", collapse: "maybe", run: ""}));
+  assert.deepEqual(state, {run: null, runs: null, signal: null, zoom: null,
     filter: "", collapse: null, search: ""});
-  assert.deepEqual(stateFromParams({zoom: "abc"}).zoom, null);
-  assert.deepEqual(stateFromParams({runs: "{\"a\":1}"}).runs, null);
-  assert.deepEqual(stateFromParams({runs: "[]"}).runs, []);
+  assert.deepEqual(stateFromParams(params({zoom: "abc"})).zoom, null);
+  assert.deepEqual(stateFromParams(params({runs: "{\"a\":1}"})).runs, null);
+  assert.deepEqual(stateFromParams(params({runs: "[]"})).runs, []);
+  // The signal is checked against the catalogue where it is known.
+  assert.equal(stateFromParams(params({signal: "bogus"})).signal, "bogus");
+  assert.deepEqual(stateFromParams(new Map()), {run: null, runs: null,
+    signal: null, zoom: null, filter: "", collapse: null, search: ""});
 });
 
 test("paramsFromState leaves defaults out and rounds the zoom outwards", () => {
-  assert.deepEqual(paramsFromState({run: null, runs: null, signal: "loss",
+  assert.deepEqual(paramsFromState({run: null, runs: null, signal: null,
     zoom: null, filter: "", collapse: null, search: ""}), {});
   assert.deepEqual(paramsFromState({zoom: [10.7, 19.2]}), {zoom: "10,20"});
 });
