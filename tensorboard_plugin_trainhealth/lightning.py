@@ -170,7 +170,9 @@ class TrainHealthCallback(pl.Callback):
         self._validation_logs = {}
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
-        if self.monitor is not None:
+        # Only the monitored optimizer's step (LightningOptimizer wraps it).
+        if self.monitor is not None and getattr(
+                optimizer, "optimizer", optimizer) is self.monitor.optimizer:
             self.monitor.capture_before_step()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch,

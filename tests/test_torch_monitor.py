@@ -336,3 +336,44 @@ def test_unknown_length_runs_are_replanned_to_cover_the_whole_run():
     gaps = np.diff(recorded)
     assert recorded[:30] == list(range(30))  # the dense start, kept
     assert gaps.max() <= 2000 // 10, gaps.max()
+
+
+def test_without_an_optimizer_each_call_is_a_step(tmp_path):
+    # A hand-written update: the gradients are still there at step().
+    x, t = least_squares()
+    lr = 0.05
+    model = linear_model()
+    xt, tt = torch.tensor(x), torch.tensor(t)
+    with TrainHealthMonitor(model, log_dir=str(tmp_path / "run"),
+                            every_n_steps=1, activation_stats=False,
+                            verbose=0) as mon:
+        for _ in range(3):
+            model.zero_grad()
+            loss = F.mse_loss(model(xt), tt)
+            loss.backward()
+            with torch.no_grad():
+                model.weight -= lr * model.weight.grad
+            mon.step(loss)
+    norms, _ = analytic_sgd(x, t, lr, 3)
+    grad = mon.series.matrices[md.VARIABLE_GRAD_NORM]
+    assert list(grad.steps) == [0, 1, 2]
+    np.testing.assert_allclose(grad.values[:, 0], norms, rtol=1e-4)
+    assert len(mon.series.matrices[md.VARIABLE_UPDATE_RATIO].steps) == 0
+
+
+def test_a_failing_record_keeps_the_step_axis(tmp_path, monkeypatch):
+    from tensorboard_plugin_trainhealth.torch import reads as reads_lib
+
+    def broken(tensors):
+        raise RuntimeError("no norms today")
+
+    monkeypatch.setattr(reads_lib, "norms", broken)
+    x, t = least_squares()
+    model = linear_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    mon, health_warnings = monitored(model, optimizer, tmp_path / "run",
+                                     torch.tensor(x), torch.tensor(t),
+                                     nn.MSELoss(), epochs=3, every_n_steps=1)
+    assert len(health_warnings) == 1 and "record switched off" in \
+        health_warnings[0]
+    np.testing.assert_array_equal(mon.series.epoch_end_step.values, [2, 4, 6])

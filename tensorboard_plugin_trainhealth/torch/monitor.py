@@ -171,7 +171,10 @@ class TrainHealthMonitor:
             self._module, optimizer, gradient_norms,
             update_ratios and optimizer is not None, self._disabled)
         if self._chief:
-            self._guard("setup", self._start)
+            # The set-up reads the probe's DataLoader and runs the loss on
+            # it: the training's random stream is left as it was.
+            with torch.random.fork_rng(devices=[]):
+                self._guard("setup", self._start)
 
     @property
     def series(self):
@@ -200,7 +203,9 @@ class TrainHealthMonitor:
         if loss is not None and "loss" not in self._disabled:
             self._guard("loss", self._reads.add_loss, loss)
         if self.optimizer is None:
-            self._guard("record", self._step_without_optimizer)
+            self._steps += 1  # no optimizer: a call is a step
+            self._guard("record", self._step_without_optimizer,
+                        self._steps - 1)
         if self._pending is not None:
             step, self._pending = self._pending, None
             self._guard("record", self._record, step)
@@ -342,25 +347,24 @@ class TrainHealthMonitor:
         self._cadence.snapshot_done(self._clock() - started)
 
     def _after_step(self, optimizer, args, kwargs):
-        if not self._closed:
+        if self._closed:
+            return
+        if self._captured == self._steps:
             self._guard("record", self._after_step_work)
+        self._steps += 1  # counted whatever the signals do
 
     def _after_step_work(self):
-        if self._captured == self._steps:
-            started = self._clock()
-            self._reads.after_step()
-            self._pending = self._steps
-            self._cadence.snapshot_done(self._clock() - started)
-        self._steps += 1
+        started = self._clock()
+        self._reads.after_step()
+        self._pending = self._steps
+        self._cadence.snapshot_done(self._clock() - started)
 
-    def _step_without_optimizer(self):
-        step = self._steps
+    def _step_without_optimizer(self, step):
         self._cadence.step_started(step)
         if self._due(step):
             self._reads.before_step()
             self._reads.after_step()
             self._pending = step
-        self._steps += 1
 
     def _due(self, step):
         return self._cadence.is_due(step) and step > self._last_recorded
