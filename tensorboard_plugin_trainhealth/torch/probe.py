@@ -112,13 +112,23 @@ def _softmax_dim(args, kwargs):
     return -1 if dim is None else int(dim)
 
 
-def _reduce(site, out, args, kwargs):
-    """{part: (device tensor, total)} for one call of a site."""
+def _reduce(site, out, args, kwargs, exact):
+    """{part: (device tensor, total)} for one call of a site.
+
+    Non-finite values are counted exactly only when `exact`; otherwise
+    the part is the values' sum, a fraction of the cost, which is finite
+    when they all are (the probe runs again, exactly, when one is not).
+    """
     x = out.detach().float()
-    parts = {"nonfinite": ((~torch.isfinite(x)).sum(), x.numel())}
+    if exact:
+        parts = {"nonfinite": ((~torch.isfinite(x)).sum(), x.numel())}
+    else:
+        parts = {"nonfinite": (x.sum(), x.numel())}
     if site.family == "relu":
-        moved = x.movedim(site.unit_axis, -1) if x.dim() > 1 else x[:, None]
-        parts["unit_max"] = (moved.reshape(-1, moved.shape[-1]).amax(0), None)
+        # Each unit's maximum over every other axis, without a copy.
+        axis = site.unit_axis % x.dim()
+        others = [d for d in range(x.dim()) if d != axis]
+        parts["unit_max"] = (x.amax(others) if others else x, None)
     elif site.activation == "softmax":
         top = x.amax(_softmax_dim(args, kwargs))
         parts["pinned"] = ((top > 1.0 - SATURATION_MARGIN).sum(), top.numel())
@@ -140,8 +150,9 @@ class _Pass(TorchFunctionMode):
     """One forward pass of the probe: the module stack, the sites met and
     their reductions, and (for the facts) the order of the layers run."""
 
-    def __init__(self, paths, sites):
+    def __init__(self, paths, sites, exact=False):
         super().__init__()
+        self.exact = exact  # count non-finite values (see _reduce)
         self.paths = paths
         self.sites = sites  # {name: Site}, shared by every pass of a probe
         self.stack = []
@@ -191,7 +202,7 @@ class _Pass(TorchFunctionMode):
         site = self._site(func, activation, out)
         self.widest = max(self.widest, out.numel())
         self.reduced.setdefault(site.name, []).append(
-            _reduce(site, out, args, kwargs))
+            _reduce(site, out, args, kwargs, self.exact))
         self.events.append(("site", site, weakref.ref(out)))
         return out
 
@@ -242,9 +253,9 @@ def call_model(model, inputs):
     return model(inputs)
 
 
-def run_pass(model, inputs, paths, sites):
+def run_pass(model, inputs, paths, sites, exact=False):
     """Runs `model` on `inputs` under a `_Pass`: (the pass, the outputs)."""
-    probe_pass = _Pass(paths, sites)
+    probe_pass = _Pass(paths, sites, exact)
     training = [(m, m.training) for m in model.modules()]
     handles = _hook_all(model, probe_pass)
     try:
@@ -309,16 +320,22 @@ class TorchProbe:
         self.first_outputs = None  # the first reading's, for the loss facts
 
     def __call__(self):
+        reading = self._read(exact=False)
+        if reading is None:  # a non-finite value somewhere: count them
+            reading = self._read(exact=True)
+        return reading
+
+    def _read(self, exact):
         passes = []
-        outputs = None
         for chunk in self._chunks:
             probe_pass, outputs = run_pass(self.model, chunk, self.paths,
-                                           self.sites)
+                                           self.sites, exact)
             if self.first_pass is None:
                 self._fix_layout(probe_pass, outputs)
             passes.append((probe_pass, reading_lib.reduce_outputs(
                 outputs, self.class_axes)))
-        return reading_lib.combine(self.layers, passes, len(self.output_names))
+        return reading_lib.combine(self.layers, passes, len(self.output_names),
+                                   exact)
 
     def _fix_layout(self, probe_pass, outputs):
         """At the first reading: the sites in the order they ran, which

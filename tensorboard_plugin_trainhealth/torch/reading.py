@@ -109,13 +109,24 @@ def to_host(parts):
     return out
 
 
-def combine(sites, passes, output_count):
-    """A `Reading` from the passes over each chunk of the samples."""
+def combine(sites, passes, output_count, exact=True):
+    """A `Reading` from the passes over each chunk of the samples; None
+    when, not `exact`, a site's values are not all finite (their sums
+    stand for the counts: see probe._reduce)."""
     host = []
     for probe_pass, output_parts in passes:
         parts = _site_parts(sites, probe_pass)
         parts.update(output_parts)
         host.append(to_host(parts))
+    if not exact:
+        sums = [h[("nonfinite", i)][0][0] for h in host
+                for i in range(len(sites)) if ("nonfinite", i) in h]
+        if not np.all(np.isfinite(sums)):
+            return None
+        for h in host:
+            for i in range(len(sites)):
+                if ("nonfinite", i) in h:
+                    h[("nonfinite", i)] = (np.zeros(1), h[("nonfinite", i)][1])
     signal = np.full(len(sites), np.nan)
     nonfinite = np.full(len(sites), np.nan)
     for i, site in enumerate(sites):
