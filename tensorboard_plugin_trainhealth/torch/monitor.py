@@ -15,6 +15,7 @@ failure turns that signal off with one warning.
 """
 
 import atexit
+import functools
 import os
 import socket
 import time
@@ -157,6 +158,10 @@ class TrainHealthMonitor:
         self._closed = False
         self._handles = []
         self._probe = None
+        # This monitor's own exit handler: unregistering it leaves other
+        # monitors' in place.
+        self._exit_handler = functools.partial(_close_at_exit,
+                                               weakref.ref(self))
         # False when a framework hook that runs after backward calls
         # capture_before_step() itself (the Lightning callback does: its
         # closure runs the backward inside optimizer.step, after the hook).
@@ -234,7 +239,7 @@ class TrainHealthMonitor:
         if self._closed:
             return
         self._closed = True
-        atexit.unregister(_close_at_exit)
+        atexit.unregister(self._exit_handler)
         for handle in self._handles:
             handle.remove()
         self._handles = []
@@ -259,7 +264,7 @@ class TrainHealthMonitor:
                 self.optimizer.register_step_pre_hook(self._before_step),
                 self.optimizer.register_step_post_hook(self._after_step)]
         if self._recorder.open():
-            atexit.register(_close_at_exit, weakref.ref(self))
+            atexit.register(self._exit_handler)
         batch = reading = None
         if self.activation_stats:
             batch = self._guard("activation_stats", self._probe_batch)
