@@ -156,8 +156,8 @@ def ensure_logdir(args):
 def cold_read(logdir, load_fast):
     """Seconds to read, diagnose and shape the run, in this process."""
     from tensorboard import context
-    from tensorboard_plugin_trainhealth import plugin as plugin_lib
     from tensorboard_plugin_trainhealth import reader
+    from tensorboard_plugin_trainhealth import shaping
     from tests import providers
 
     ctx = context.RequestContext()
@@ -168,10 +168,10 @@ def cold_read(logdir, load_fast):
         series = reader.read_run(provider, ctx, "", "deep_000")
         read = time.perf_counter() - started
         started = time.perf_counter()
-        diagnosis = plugin_lib._diagnose(series, [])
+        diagnosis = shaping.served_diagnosis(series)
         diagnose = time.perf_counter() - started
         started = time.perf_counter()
-        plugin_lib._RunData(None, series, [])
+        shaping.ShapedRun(series)
         shape = time.perf_counter() - started
         del series
         calls = provider_calls(provider, ctx) if load_fast else None
@@ -421,7 +421,7 @@ def wait_until_settled(tb, timeout=600):
     deadline = time.monotonic() + timeout
     previous = None
     while time.monotonic() < deadline:
-        total = sum(rss for rss, _ in memory(tb._process.pid).values())
+        total = sum(rss for rss, _ in memory(tb.pid).values())
         if previous is not None and abs(total - previous) < 1.0:
             return
         previous = total
@@ -497,7 +497,7 @@ def main(argv=None):
     with tb_process.TensorBoardProcess(logdir, load_fast=load_fast) as tb:
         tb.wait_for_plugin("trainhealth", timeout=600)
         started = time.time()
-        figures["memory_started"] = memory(tb._process.pid)
+        figures["memory_started"] = memory(tb.pid)
         wait_until_loaded(tb, args.steps)
         print("\nTensorBoard loaded the run in %.1f s (polling /run)"
               % (time.time() - started))
@@ -552,7 +552,7 @@ def main(argv=None):
                 timed_get(tb, query("/heatmap", run="deep_000", signal=signal,
                                     max_steps=SCREEN_POINTS, format="f32",
                                     start_step=lo, end_step=lo + 1000))
-        figures["memory_end"] = memory(tb._process.pid)
+        figures["memory_end"] = memory(tb.pid)
 
     cold_tab = cold_render(logdir, load_fast)
     figures["cold_render"] = cold_tab

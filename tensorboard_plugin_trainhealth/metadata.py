@@ -41,15 +41,6 @@ STEP_NONFINITE_LOSS = "step/nonfinite_loss"
 STEP_NONFINITE_WEIGHTS = "step/nonfinite_weights"
 STEP_NONFINITE_GRADIENTS = "step/nonfinite_gradients"
 STEP_NONFINITE_ACTIVATIONS = "step/nonfinite_activations"
-STEP_SCALARS = (
-    STEP_LOSS,
-    STEP_GRAD_NORM,
-    STEP_LEARNING_RATE,
-    STEP_NONFINITE_LOSS,
-    STEP_NONFINITE_WEIGHTS,
-    STEP_NONFINITE_GRADIENTS,
-    STEP_NONFINITE_ACTIVATIONS,
-)
 
 # Epoch-level scalars (step = epoch index, 0-based like Keras's `epoch`).
 EPOCH_PREFIX = "epoch/"  # epoch/<log key>, e.g. epoch/loss, epoch/val_loss
@@ -102,6 +93,13 @@ HEALTH_TAGS = (HEALTH_STATUS, HEALTH_WARNINGS, HEALTH_CRITICALS)
 RUN_FACTS = "run/facts"
 RUN_ALERTS = "run/alerts"
 
+# Heartbeats: every SummaryWriter writes a scalar under its own tag,
+# WRITER_PREFIX + its id, at each step it writes records for; the tag's
+# content names the writer ({"id", "pid", "host"}, as the facts' "writer").
+# Each writer's tag holds only its own records on both data paths, so the
+# reader can tell two writers that wrote one run at the same time.
+WRITER_PREFIX = "run/writers/"
+
 # Content kinds, so a reader can tell how to decode a tag without parsing it.
 KIND_SCALAR = "scalar"
 KIND_VECTOR = "vector"
@@ -112,7 +110,8 @@ class MetadataError(ValueError):
     """Raised when a tag's metadata content cannot be understood."""
 
 
-def create_summary_metadata(kind, columns=None, description=""):
+def create_summary_metadata(kind, columns=None, description="",
+                            writer=None):
     """Builds the `SummaryMetadata` for one trainhealth tag.
 
     Args:
@@ -120,6 +119,7 @@ def create_summary_metadata(kind, columns=None, description=""):
       columns: for vectors, a list of dicts describing each entry, in order
         (at least a `"name"` key).
       description: a human-readable description shown by TensorBoard.
+      writer: for a heartbeat tag, the writer's {"id", "pid", "host"}.
     """
     # Imported here, not at the top: the diagnosis rules import this module
     # for the tag names and must not pull in TensorBoard.
@@ -128,6 +128,8 @@ def create_summary_metadata(kind, columns=None, description=""):
     content = {"version": METADATA_VERSION, "kind": kind}
     if columns is not None:
         content["columns"] = list(columns)
+    if writer is not None:
+        content["writer"] = dict(writer)
     data_class = {
         KIND_SCALAR: summary_pb2.DATA_CLASS_SCALAR,
         KIND_VECTOR: summary_pb2.DATA_CLASS_TENSOR,
@@ -164,6 +166,10 @@ def parse_plugin_content(content):
             % (version, METADATA_VERSION)
         )
     return parsed
+
+
+def writer_tag(writer_id):
+    return WRITER_PREFIX + writer_id
 
 
 def epoch_tag(log_key):

@@ -95,7 +95,3 @@ class RunSeries:
         if len(hits) == 0:
             return None
         return int(self.epoch_end_step.values[hits[-1]])
-
-    def is_empty(self):
-        return not (self.step_scalars or self.epochs or self.matrices
-                    or self.facts)

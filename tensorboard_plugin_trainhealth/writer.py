@@ -13,6 +13,7 @@ that recording never imports TensorFlow just because it is installed.
 import itertools
 import json
 import os
+import secrets
 import socket
 import sys
 import time
@@ -28,6 +29,8 @@ from tensorboard_plugin_trainhealth import metadata
 # Our own suffix keeps our event file apart from the ones written by
 # keras.callbacks.TensorBoard or tf.summary into the same directory.
 FILENAME_SUFFIX = ".trainhealth.v1"
+# The longest time between a writer's heartbeats while it writes.
+HEARTBEAT_S = 2.0
 
 
 class SummaryWriter:
@@ -35,14 +38,33 @@ class SummaryWriter:
 
     The metadata of a tag rides with its first record in this file, which is
     where TensorBoard reads it from.
+
+    Each writer has an identity, `identity` = {"id", "pid", "host"} (the id
+    is `writer_id`, or random), and leaves heartbeats under its own tag
+    (`metadata.writer_tag`): with its first record, at most every
+    `HEARTBEAT_S` while it writes, and when it is closed. From them the
+    reader tells two writers that wrote one run at the same time. Example:
+
+    ```python
+    writer = SummaryWriter("logs/run1")
+    writer.scalar(metadata.STEP_LOSS, step=0, value=0.7)
+    facts = {"writer": writer.identity}
+    writer.close()
+    ```
     """
 
-    def __init__(self, log_dir, flush_secs=10):
+    def __init__(self, log_dir, flush_secs=10, writer_id=None):
         del flush_secs  # records reach the file at each flush
         _check_writable(log_dir)
         _wait_for_a_later_file_name(log_dir)
         self._writer = _EventFile(log_dir, FILENAME_SUFFIX)
         self._tags_with_metadata = set()
+        self.identity = {"id": writer_id or secrets.token_hex(8),
+                         "pid": os.getpid(), "host": socket.gethostname()}
+        self._records = 0
+        self._heartbeats = 0
+        self._last_heartbeat = None
+        self._closed = False
 
     @property
     def log_dir(self):
@@ -99,6 +121,28 @@ class SummaryWriter:
         )
 
     def _add(self, tag, step, array, make_metadata):
+        now = time.time()
+        if (self._last_heartbeat is None
+                or now - self._last_heartbeat >= HEARTBEAT_S):
+            self._heartbeat(now)
+        self._records += 1
+        self._add_event(tag, step, array, make_metadata, now)
+
+    def _heartbeat(self, now):
+        """A heartbeat: the number of records written so far, at the
+        writer's own step count (the records' steps may be epochs or go
+        back; TensorBoard's data server drops a record whose step does
+        not increase)."""
+        self._last_heartbeat = now
+        self._add_event(
+            metadata.writer_tag(self.identity["id"]), self._heartbeats,
+            np.asarray(self._records, dtype=np.float32).reshape(()),
+            lambda: metadata.create_summary_metadata(
+                metadata.KIND_SCALAR, writer=self.identity,
+                description="when this writer wrote records"), now)
+        self._heartbeats += 1
+
+    def _add_event(self, tag, step, array, make_metadata, wall_time):
         value = summary_pb2.Summary.Value(
             tag=tag, tensor=tensor_util.make_tensor_proto(array)
         )
@@ -106,7 +150,7 @@ class SummaryWriter:
         if first:
             value.metadata.CopyFrom(make_metadata())
         event = event_pb2.Event(
-            wall_time=time.time(),
+            wall_time=wall_time,
             step=int(step),
             summary=summary_pb2.Summary(value=[value]),
         )
@@ -118,6 +162,9 @@ class SummaryWriter:
         self._writer.flush()
 
     def close(self):
+        if not self._closed and self._records:
+            self._heartbeat(time.time())  # when this writer ended
+        self._closed = True
         self._writer.close()
 
 

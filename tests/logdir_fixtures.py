@@ -32,14 +32,14 @@ def variable_columns(layers):
     columns = []
     for layer in layers:
         for part, shape in (("kernel", [4, 8]), ("bias", [8])):
-            columns.append({"name": layer + "/" + part, "layer": layer,
-                            "shape": shape})
+            columns.append({"name": "%s/%s" % (layer, part),
+                            "layer": layer, "shape": shape})
     return columns
 
 
 def write_run(run_dir, relu_layers=("dense", "dense_1"),
               sigmoid_layer="gate", steps=STEPS, nan_step=NAN_STEP,
-              start=0):
+              start=0, nan_epoch_end=False):
     """Writes one run; returns a dict of the values written.
 
     With `start` > 0 it appends steps start..start+steps-1 to a run written
@@ -51,7 +51,8 @@ def write_run(run_dir, relu_layers=("dense", "dense_1"),
     * variables/grad_norm: kernel 3, bias 4 for the first ReLU layer (layer
       norm 5), 0 for the others; NaN for the first kernel at `nan_step`.
     * step/grad_norm_global: 5.0, NaN at `nan_step`, +Inf at INF_STEP.
-    * epochs: loss [1.0, 0.5, 0.25], val_loss [1.0, 0.75, 0.75].
+    * epochs: loss [1.0, 0.5, 0.25], val_loss [1.0, 0.75, 0.75]; with
+      `nan_epoch_end`, the end step of epoch 1 is NaN.
     """
     relu_layers = list(relu_layers)
     layers = [layer_column(n) for n in relu_layers]
@@ -99,8 +100,10 @@ def write_run(run_dir, relu_layers=("dense", "dense_1"),
             writer.scalar(metadata.epoch_tag("loss"), epoch, loss)
             writer.scalar(metadata.epoch_tag("val_loss"), epoch, val)
             writer.scalar(metadata.gap_tag("loss"), epoch, val - loss)
-            writer.scalar(metadata.EPOCH_END_STEP, epoch,
-                          (epoch + 1) * per_epoch - 1)
+            end = (epoch + 1) * per_epoch - 1
+            if nan_epoch_end and epoch == 1:
+                end = math.nan
+            writer.scalar(metadata.EPOCH_END_STEP, epoch, end)
     finally:
         writer.close()
     return {
@@ -199,3 +202,102 @@ def write_broken_run(run_dir):
                         metadata.KIND_JSON))
     finally:
         writer.close()
+
+
+def deeply_nested(depth):
+    """JSON text of a list nested `depth` deep around a dict."""
+    return "[" * depth + '{"x": 1}' + "]" * depth
+
+
+def _write_json_text(writer, tag, step, text):
+    """A JSON record holding `text` as is (SummaryWriter.json would have
+    to build it with json.dumps, which cannot nest this deep)."""
+    import numpy as np
+
+    # Private API on purpose: the public one cannot write these records.
+    writer._add(tag, step, np.array(text.encode("utf-8"), dtype=np.object_),
+                lambda: metadata.create_summary_metadata(metadata.KIND_JSON))
+
+
+HOSTILE_PARTS = ("deep_facts_500", "deep_facts_1000", "deep_alerts_500",
+                 "deep_alerts_1000", "deep_columns_1000", "nan_epoch_end",
+                 "non_string_names")
+
+
+def write_hostile_parts_run(run_dir, case):
+    """The fixture's run (`write_run`) with one hostile part, `case` one of
+    HOSTILE_PARTS:
+
+    * deep_facts_N / deep_alerts_N: a second facts document (step 1) or a
+      live-alerts record (step 2) nested N deep;
+    * deep_columns_1000: an extra vector tag ("layers/activation_nonfinite")
+      whose metadata columns are nested 1000 deep;
+    * nan_epoch_end: the end step of epoch 1 is NaN;
+    * non_string_names: the ReLU layers are named 7, None, {"a": 1} and
+      ["b"] (their variables "7/kernel", ... with those as "layer"), the
+      second of them dead.
+
+    Returns write_run's values.
+    """
+    if case == "nan_epoch_end":
+        return write_run(run_dir, nan_epoch_end=True)
+    if case == "non_string_names":
+        return write_run(run_dir, relu_layers=(7, None, {"a": 1}, ["b"]))
+    written = write_run(run_dir)
+    writer = SummaryWriter(run_dir)
+    try:
+        if case.startswith("deep_facts_"):
+            depth = int(case.rsplit("_", 1)[1])
+            _write_json_text(writer, metadata.RUN_FACTS, 1,
+                             '{"deep": %s}' % deeply_nested(depth))
+        elif case.startswith("deep_alerts_"):
+            depth = int(case.rsplit("_", 1)[1])
+            _write_json_text(writer, metadata.RUN_ALERTS, 2,
+                             '[{"kind": "dead_relu", "evidence": %s}]'
+                             % deeply_nested(depth))
+        elif case == "deep_columns_1000":
+            import numpy as np
+            from tensorboard.compat.proto import summary_pb2
+
+            content = ('{"version": 1, "kind": "vector", "columns": '
+                       '[{"name": "x", "deep": %s}]}' % deeply_nested(1000))
+            writer._add(
+                metadata.LAYER_ACTIVATION_NONFINITE, 0,
+                np.array([0.0], np.float32),
+                lambda: summary_pb2.SummaryMetadata(
+                    plugin_data=summary_pb2.SummaryMetadata.PluginData(
+                        plugin_name=metadata.PLUGIN_NAME,
+                        content=content.encode("utf-8")),
+                    data_class=summary_pb2.DATA_CLASS_TENSOR))
+        else:
+            raise ValueError(case)
+    finally:
+        writer.close()
+    return written
+
+
+def write_huge_run(run_dir, variables=100000, records=3, dead_layer=1234):
+    """A model with `variables` variables (a kernel and a bias for each of
+    variables / 2 ReLU layers "block_NNNNN/dense"), recorded `records`
+    times, written with the writer directly. Layer `dead_layer` is dead;
+    every gradient norm is 0.5. Returns the layer names."""
+    names = ["block_%05d/dense" % i for i in range(variables // 2)]
+    layers = [layer_column(n) for n in names]
+    columns = [{"name": "%s/%s" % (n, part), "layer": n}
+               for n in names for part in ("kernel", "bias")]
+    dead = [0.0] * len(names)
+    dead[dead_layer] = 1.0
+    writer = SummaryWriter(run_dir)
+    try:
+        writer.json(metadata.RUN_FACTS, 0, {"loss": "mean_squared_error",
+                                            "every_n_steps": 1})
+        for step in range(records):
+            writer.scalar(metadata.STEP_LOSS, step, 1.0 / (1 + step))
+            writer.vector(metadata.LAYER_DEAD_FRACTION, step, dead, layers)
+            for tag in (metadata.VARIABLE_GRAD_NORM,
+                        metadata.VARIABLE_UPDATE_RATIO,
+                        metadata.VARIABLE_WEIGHT_NORM):
+                writer.vector(tag, step, [0.5] * len(columns), columns)
+    finally:
+        writer.close()
+    return names

@@ -65,7 +65,14 @@ class TensorBoardProcess:
             time.sleep(0.2)
         raise RuntimeError("tensorboard did not start:\n" + self.log_text())
 
+    @property
+    def pid(self):
+        """The tensorboard process's id (None before it started)."""
+        return None if self._process is None else self._process.pid
+
     def log_text(self):
+        if self._log is None:
+            return ""
         with open(self._log.name, encoding="utf-8", errors="replace") as f:
             return f.read()
 

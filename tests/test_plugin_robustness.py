@@ -14,13 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tensorboard_plugin_trainhealth import signals
+
 from tests import logdir_fixtures as fx
 from tests import tb_process
 from tests import wsgi_client
 
 PLUGIN = "/data/plugin/trainhealth"
-ROUTES = ("/runs", "/run", "/heatmap")
-SIGNALS = ("dead_fraction", "saturation", "grad_norm", "update_ratio")
+ROUTES = ("/runs", "/run", "/heatmap", "/catalogue")
+SIGNALS = tuple(h["signal"] for h in signals.HEATMAPS)
 
 
 def _client(logdir):
@@ -102,20 +104,38 @@ def test_a_real_tensorboard_serves_damaged_runs(damaged_logdir, load_fast):
                 assert status in (200, 404), (path, status)
 
 
-# Values a user, a stale link or an attacker might send.
+# Values a user, a stale link or an attacker might send, and valid ones
+# (so that the other parameters of a query are reached too).
 GARBAGE = st.one_of(
     st.text(max_size=40),
+    st.integers(min_value=-2 ** 70, max_value=2 ** 70).map(str),
     st.sampled_from(["", "..", "../../etc/passwd", "%00", "NaN", "-1", "1e400",
-                     "99999999999999999999", "healthy", "dead_fraction",
-                     "<img src=x onerror=alert(1)>", "\u202e", "a" * 5000]),
+                     "99999999999999999999", "-99999999999999999999",
+                     "0", "1", "2000", "100000", "100001", "json", "f32",
+                     "<img src=x onerror=alert(1)>", "\u202e", "a" * 5000,
+                     "9" * 5000]),
 )
+VALID = {
+    "run": st.sampled_from(["healthy", "truncated", "garbled",
+                            "header_only", "nope"]),
+    "signal": st.sampled_from(SIGNALS + ("nope",)),
+    "format": st.sampled_from(["json", "f32"]),
+    "max_steps": st.integers(1, 100000).map(str),
+    "start_step": st.integers(-5, 40).map(str),
+    "end_step": st.integers(-5, 40).map(str),
+    "offset": st.integers(0, 10).map(str),
+    "limit": st.integers(1, 10000).map(str),
+    "search": st.sampled_from(["", "h", "HEALTHY", "ed"]),
+}
+# The parameters the routes take (query.py), each valid or garbage, and
+# one they do not take.
 PARAMS = st.dictionaries(
-    st.sampled_from(["run", "signal", "max_steps", "start", "end", "runs",
-                     "offset", "limit", "search", "x"]),
-    GARBAGE, max_size=4)
+    st.sampled_from(sorted(VALID) + ["x"]),
+    st.none(), max_size=6).flatmap(lambda keys: st.fixed_dictionaries({
+        key: st.one_of(VALID.get(key, GARBAGE), GARBAGE) for key in keys}))
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from(ROUTES), params=PARAMS)
 def test_fuzzed_queries_never_answer_500(client, route, params):

@@ -75,7 +75,7 @@ def test_tensorboard_serves_trainhealth(logdir, load_fast):
         status, _, _ = tb.get(PREFIX + "/heatmap?run=mlp&signal=bogus")
         assert status == 404
     except Exception:
-        print(tb.log_text() if tb._log else "")
+        print(tb.log_text())
         raise
     finally:
         tb.stop()

@@ -304,8 +304,9 @@ class TrainHealthMonitor:
             initial_step=self._offset,
             gradient_source="backward" if self._reads.gradient_norms else "off",
             backend="torch", framework="torch",
-            writer={"id": uuid.uuid4().hex[:12], "pid": os.getpid(),
-                    "host": socket.gethostname()})
+            writer=getattr(self._recorder.writer, "identity", None) or {
+                "id": uuid.uuid4().hex[:12], "pid": os.getpid(),
+                "host": socket.gethostname()})
         self._recorder.write_facts(self._offset, facts)
 
     def _plan(self, epoch):
