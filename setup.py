@@ -110,6 +110,11 @@ setuptools.setup(
         "mlflow": ["mlflow-skinny>=2.10"],
         # A run directory and hparams per trial (integrations/keras_tuner.py).
         "keras-tuner": ["keras-tuner>=1.4"],
+        # Plain PyTorch loops (tensorboard_plugin_trainhealth.torch) and
+        # Lightning (tensorboard_plugin_trainhealth.lightning); neither
+        # needs TensorFlow.
+        "torch": ["torch>=2.1"],
+        "lightning": ["torch>=2.1", "lightning>=2.1"],
         "test": [
             "tensorflow-cpu>=2.16; platform_machine=='x86_64'",
             "tensorflow>=2.16; platform_machine!='x86_64'",
@@ -125,6 +130,9 @@ setuptools.setup(
             "sqlalchemy>=2",
             "alembic>=1.8",
             "keras-tuner>=1.4",
+            # The PyTorch monitor and the Lightning callback.
+            "torch>=2.1",
+            "lightning>=2.1",
             # The quickstart notebook, executed in a real Jupyter kernel.
             "nbclient>=0.7",
             "nbformat>=5",

@@ -199,6 +199,27 @@ class Cadence:
             self.dense_left = 0
         return self._adapt(step)
 
+    def replan(self, total_steps):
+        """The fit's length became known, or was found longer than planned
+        (a plain PyTorch loop tells its steps only as it runs): the densest
+        cadence and the coverage bound follow `total_steps`, while the dense
+        start and the costs measured so far are kept. Returns True when the
+        period changed."""
+        if not self.auto or not total_steps:
+            return False
+        self.total_steps = int(total_steps)
+        self.floor = max(1, math.ceil(self.total_steps / RECORDS_PER_FIT))
+        self.max_gap = max(self.floor, int(self.total_steps * MAX_GAP_FRACTION))
+        period = max(self.floor, self.period)
+        if period > self.max_gap:
+            period = max(self.floor, nice_at_most(self.max_gap))
+        if period == self.period:
+            return False
+        last = self.next_record - self.period  # the last record's period slot
+        self.period = period
+        self.next_record = (max(last, -1) // period + 1) * period
+        return True
+
     # -- what the owner asks ----------------------------------------------
 
     def is_due(self, step):

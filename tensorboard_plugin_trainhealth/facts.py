@@ -7,18 +7,15 @@ samples, and the statistics of the inputs and targets. Host-side numpy on
 the probe batch; nothing here runs during training steps.
 """
 
-import numpy as np
 import keras
 
 from tensorboard_plugin_trainhealth import gradients
 from tensorboard_plugin_trainhealth import layer_tree
 from tensorboard_plugin_trainhealth import probe as probe_lib
 from tensorboard_plugin_trainhealth import stats
-
-# Class histograms list at most this many classes (the most frequent).
-MAX_CLASSES = 50
-# Targets with more distinct values than this are not class labels.
-MAX_DISTINCT = 1000
+# The array statistics are framework-free; kept importable from here.
+from tensorboard_plugin_trainhealth.array_facts import (  # noqa: F401
+    MAX_CLASSES, MAX_DISTINCT, array_statistics, probe_facts, target_facts)
 
 
 def output_names(model):
@@ -138,107 +135,10 @@ def input_names(model, probe_inputs):
             for name, d in zip(names, default)]
 
 
-def array_statistics(name, array):
-    """Host-side statistics of one probe array (numpy), integers included."""
-    a = np.asarray(array)
-    facts = {"name": name, "samples": int(a.shape[0]) if a.ndim else 1,
-             "shape": list(a.shape[1:]), "dtype": str(a.dtype)}
-    if a.size == 0 or not (np.issubdtype(a.dtype, np.number)
-                           or a.dtype == np.bool_):
-        return facts
-    a = a.astype(np.float64)
-    finite = np.isfinite(a)
-    facts["nonfinite_fraction"] = float(1.0 - finite.mean())
-    values = a[finite]
-    if values.size == 0:
-        return facts
-    facts.update(
-        abs_max=float(np.abs(values).max()),
-        min=float(values.min()),
-        max=float(values.max()),
-        mean=float(values.mean()),
-        std=float(values.std()),
-    )
-    if a.ndim >= 2 and a.shape[0] > 1:
-        flat = np.where(finite, a, np.nan).reshape(a.shape[0], -1)
-        with np.errstate(all="ignore"):
-            feature_std = np.nanstd(flat, axis=0)
-        if np.isfinite(feature_std).any():
-            facts["max_feature_std"] = float(np.nanmax(feature_std))
-    return facts
-
-
 def input_facts(model, probe_inputs):
     return [array_statistics(name, array) for name, array in
             zip(input_names(model, probe_inputs),
                 keras.tree.flatten(probe_inputs))]
-
-
-def target_facts(names, probe_targets):
-    """One entry per output whose targets the probe batch holds."""
-    if probe_targets is None:
-        return []
-    if isinstance(probe_targets, dict):
-        pairs = [(n, probe_targets[n]) for n in names if n in probe_targets]
-    elif isinstance(probe_targets, (list, tuple)):
-        pairs = list(zip(names, probe_targets))
-    elif len(names) == 1:
-        pairs = [(names[0], probe_targets)]
-    else:
-        return []
-    return [dict(output=name, **_target_statistics(np.asarray(y)))
-            for name, y in pairs if y is not None]
-
-
-def _target_statistics(y):
-    facts = array_statistics(None, y)
-    facts.pop("name", None)
-    if "min" not in facts:
-        return facts
-    values = y.astype(np.float64)
-    finite = values[np.isfinite(values)]
-    integer_valued = bool(np.all(finite == np.round(finite)))
-    distinct = np.unique(finite[:100000])
-    binary = bool(np.all(np.isin(distinct, (0.0, 1.0))))
-    grid = values.ndim >= 2 and values.shape[-1] > 1 and binary
-    rows = values.reshape(-1, values.shape[-1]) if grid else None
-    one_hot = bool(grid and np.all(rows.sum(axis=-1) == 1))
-    facts.update(
-        integer_valued=integer_valued,
-        distinct=int(min(len(distinct), MAX_DISTINCT)),
-        one_hot=one_hot,
-        multi_hot=bool(grid and not one_hot),
-        classes=None,
-    )
-    if grid:
-        counts = {str(i): int(c) for i, c in enumerate(rows.sum(axis=0))}
-        facts["classes"] = _top(counts)
-    elif integer_valued and len(distinct) <= MAX_CLASSES:
-        labels, counts = np.unique(finite, return_counts=True)
-        facts["classes"] = _top({_label(v): int(c)
-                                 for v, c in zip(labels, counts)})
-    return facts
-
-
-def _label(value):
-    return str(int(value)) if value == int(value) else str(value)
-
-
-def _top(counts):
-    ordered = sorted(counts.items(), key=lambda kv: -kv[1])[:MAX_CLASSES]
-    return dict(ordered)
-
-
-def probe_facts(probe, requested, skipped):
-    """The `probe` fact: how many samples it really uses, and which layers
-    it inspects or cannot."""
-    return {
-        "samples": probe.samples if probe is not None else 0,
-        "requested": requested,
-        "chunks": probe.chunks if probe is not None else 0,
-        "inspected": [p.name for p in probe.layers] if probe is not None else [],
-        "not_inspected": list(skipped),
-    }
 
 
 def data_facts(model, probe_data):

@@ -3,19 +3,25 @@
 Uses TensorBoard's own event-file writer, so writing needs neither
 TensorFlow nor a TensorFlow graph: the callback works the same on every Keras
 backend, and the values go to disk exactly as computed (as float32).
+
+When TensorFlow is not already imported (the PyTorch monitor, Keras on JAX
+or torch), files are written through TensorBoard's own file layer
+(`tensorboard.compat.tensorflow_stub`: local paths, S3, fsspec URLs), so
+that recording never imports TensorFlow just because it is installed.
 """
 
+import itertools
 import json
 import os
 import secrets
 import socket
+import sys
 import time
 
 import numpy as np
-from tensorboard.compat import tf
 from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.proto import summary_pb2
-from tensorboard.summary.writer import event_file_writer
+from tensorboard.summary.writer import record_writer
 from tensorboard.util import tensor_util
 
 from tensorboard_plugin_trainhealth import metadata
@@ -48,11 +54,10 @@ class SummaryWriter:
     """
 
     def __init__(self, log_dir, flush_secs=10, writer_id=None):
+        del flush_secs  # records reach the file at each flush
         _check_writable(log_dir)
         _wait_for_a_later_file_name(log_dir)
-        self._writer = event_file_writer.EventFileWriter(
-            log_dir, flush_secs=flush_secs, filename_suffix=FILENAME_SUFFIX
-        )
+        self._writer = _EventFile(log_dir, FILENAME_SUFFIX)
         self._tags_with_metadata = set()
         self.identity = {"id": writer_id or secrets.token_hex(8),
                          "pid": os.getpid(), "host": socket.gethostname()}
@@ -63,7 +68,7 @@ class SummaryWriter:
 
     @property
     def log_dir(self):
-        return self._writer.get_logdir()
+        return self._writer.log_dir
 
     def scalar(self, tag, step, value, description=""):
         self._add(
@@ -163,11 +168,62 @@ class SummaryWriter:
         self._writer.close()
 
 
+def gfile():
+    """The file layer: TensorFlow's when TensorFlow is imported (its own
+    file systems, GCS included), else TensorBoard's stub."""
+    if "tensorflow" in sys.modules:
+        from tensorboard.compat import tf
+
+        return tf.io.gfile
+    from tensorboard.compat.tensorflow_stub.io import gfile as stub_gfile
+
+    return stub_gfile
+
+
+_file_counter = itertools.count()
+
+
+class _EventFile:
+    """One event file, named as TensorBoard's EventFileWriter names them
+    (`events.out.tfevents.<seconds>.<host>.<pid>.<n><suffix>`); events are
+    kept in memory until `flush` appends them in one write."""
+
+    def __init__(self, log_dir, suffix):
+        self.log_dir = log_dir
+        name = "events.out.tfevents.%010d.%s.%s.%s%s" % (
+            time.time(), socket.gethostname(), os.getpid(),
+            next(_file_counter), suffix)
+        self._file = gfile().GFile(os.path.join(log_dir, name), "wb")
+        self._records = record_writer.RecordWriter(self)
+        self._pending = []
+        self.add_event(event_pb2.Event(
+            wall_time=time.time(), file_version="brain.Event:2",
+            source_metadata=event_pb2.SourceMetadata(
+                writer="tensorboard_plugin_trainhealth")))
+        self.flush()
+
+    def add_event(self, event):
+        self._records.write(event.SerializeToString())
+
+    def write(self, data):  # RecordWriter writes framed records here
+        self._pending.append(data)
+
+    def flush(self):
+        if self._pending:
+            data, self._pending = b"".join(self._pending), []
+            self._file.write(data)
+        self._file.flush()
+
+    def close(self):
+        self.flush()
+        self._file.close()
+
+
 def _check_writable(log_dir):
     """Creates `log_dir` and makes sure a file can be written there, so
     that a read-only directory is one clear error here rather than a
     failure in the event writer's background thread."""
-    tf.io.gfile.makedirs(log_dir)
+    gfile().makedirs(log_dir)
     if "://" not in str(log_dir) and not os.access(log_dir, os.W_OK | os.X_OK):
         raise PermissionError("cannot write to %s" % log_dir)
 
@@ -186,7 +242,7 @@ def _wait_for_a_later_file_name(log_dir):
     now = time.time()
     prefix = "events.out.tfevents.%010d." % int(now)
     try:
-        names = tf.io.gfile.listdir(log_dir)
+        names = gfile().listdir(log_dir)
     except Exception:  # pylint: disable=broad-except
         return  # no directory yet (or unlistable): nothing to sort after
     if any(name.startswith(prefix) for name in names):

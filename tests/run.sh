@@ -47,20 +47,24 @@ install_venv() {
   if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" || return 1
   fi
+  # torch first, pinned (2.13.0 is a CPU build on these machines), so that
+  # the test extras' torch and lightning requirements find it installed;
+  # then the other Keras backend, for the per-backend callback runs below.
   "$VENV/bin/python" -m pip install -q --upgrade pip &&
+    "$VENV/bin/python" -m pip install -q "torch==2.13.0" &&
     "$VENV/bin/python" -m pip install -q -e ".[test]" &&
-    # The other Keras backends, for the per-backend callback runs below
-    # (torch 2.13.0 is a CPU build on these machines).
-    "$VENV/bin/python" -m pip install -q "torch==2.13.0" jax
+    "$VENV/bin/python" -m pip install -q jax
 }
 
-# Without TensorFlow installed at all (JAX backend): the package must
-# import, record and read back with TensorBoard's own writer.
+# Without TensorFlow installed at all (JAX backend, and the PyTorch
+# monitor): the package must import, record and read back with
+# TensorBoard's own writer.
 install_venv_without_tf() {
   if [ ! -x "$NOTF/bin/python" ]; then
     python3 -m venv "$NOTF" || return 1
   fi
   "$NOTF/bin/python" -m pip install -q --upgrade pip &&
+    "$NOTF/bin/python" -m pip install -q "torch==2.13.0" &&
     "$NOTF/bin/python" -m pip install -q -e . jax pytest hypothesis
 }
 
@@ -84,5 +88,10 @@ stage "venv without TensorFlow" install_venv_without_tf
 stage "pytest callback tests without TensorFlow (KERAS_BACKEND=jax)" \
   env KERAS_BACKEND=jax "$NOTF/bin/python" -m pytest -q tests/test_callback.py \
   tests/test_mlflow.py "$@"
+# The PyTorch monitor where TensorFlow does not exist at all: it records
+# and reads back through TensorBoard's own file layer.
+stage "pytest torch monitor tests without TensorFlow" \
+  "$NOTF/bin/python" -m pytest -q tests/test_torch_monitor.py \
+  tests/test_torch_readback.py "$@"
 
 finish_stages
