@@ -511,8 +511,9 @@ class TrainHealthCallback(keras.callbacks.Callback):
         self._recorder.add_epoch(epoch, fit.epoch_base + fit.offset, logs)
 
     def _diagnose(self, step):
-        fresh = self._recorder.diagnose(step)
-        critical = [a for a in fresh if a.severity == "critical"]
+        events = self._recorder.diagnose(step)
+        critical = [e.alert for e in events if e.event in ("raised", "escalated")
+                    and e.alert.severity == "critical"]
         if critical and self.on_critical == "stop":
             print("Train Health: stopping training (on_critical='stop'): "
                   + critical[0].message)

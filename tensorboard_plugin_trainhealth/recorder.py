@@ -113,7 +113,7 @@ class Recorder:
         self.layout = Layout()
         self.alerts = []  # the latest diagnosis, every alert
         self._write = write
-        self._reported = set()
+        self._tracker = None  # diagnosis.LiveAlerts, made at the first look
 
     # -- the event file ------------------------------------------------------
 
@@ -259,30 +259,25 @@ class Recorder:
 
     def diagnose(self, step):
         """Runs the rules on the history so far; prints, writes and returns
-        the alerts raised for the first time (warning or worse)."""
-        from tensorboard_plugin_trainhealth import diagnosis
+        what changed since the last time (`diagnosis.LiveEvent`s: alerts
+        raised, escalated, resolved or withdrawn)."""
+        if self._tracker is None:
+            from tensorboard_plugin_trainhealth import diagnosis
 
-        alerts = self.alerts = diagnosis.diagnose(self.series, self.thresholds)
-        fresh = []
-        for alert in alerts:
-            key = (alert.kind, alert.layer)
-            if (diagnosis.severity_rank(alert.severity)
-                    < diagnosis.severity_rank("warning")
-                    or key in self._reported):
-                continue
-            self._reported.add(key)
-            fresh.append(alert)
-        self._health_scalars(step, alerts)
-        if fresh:
-            documents = [to_json(a.to_dict()) for a in fresh]
+            self._tracker = diagnosis.LiveAlerts(self.thresholds)
+        events = self._tracker.update(self.series)
+        self.alerts = self._tracker.alerts
+        self._health_scalars(step, self.alerts)
+        if events:
+            documents = [to_json(e.to_dict()) for e in events]
             self.series.live_alerts.extend((step, d) for d in documents)
             if self.writer is not None:
                 self.guard("writer", self.writer.json, md.RUN_ALERTS, step,
                            documents)
             if self.verbose:
-                for alert in fresh:
-                    print(alert_line(alert))
-        return fresh
+                for event in events:
+                    print(event_line(event))
+        return events
 
     def _health_scalars(self, step, alerts):
         """The run's status so far as plain scalars, which TensorBoard's
@@ -296,9 +291,16 @@ class Recorder:
                    diagnosis.run_status(alerts), alerts)
 
 
-def alert_line(alert):
-    """One printed line for a live alert."""
-    return "Train Health [%s] %s" % (alert.severity, alert.message)
+def event_line(event):
+    """One printed line for a live alert's event."""
+    alert = event.alert
+    if event.event == "raised":
+        tag = alert.severity
+    elif event.event == "resolved":
+        tag = "%s, resolved at step %s" % (alert.severity, alert.resolved_step)
+    else:
+        tag = "%s, %s" % (alert.severity, event.event)
+    return "Train Health [%s] %s" % (tag, alert.message)
 
 
 def check_log_dir(log_dir):

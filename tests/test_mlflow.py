@@ -143,8 +143,10 @@ def test_mlflow_true_starts_and_ends_a_run_and_false_logs_nothing(store,
     import mlflow
 
     assert mlflow.active_run() is None
-    fit(tmp_path / "healthy", dead=False, mlflow=True)
+    callback = fit(tmp_path / "healthy", dead=False, mlflow=True)
     assert mlflow.active_run() is None  # ended after fit
+    assert [a.to_dict() for a in callback._recorder.alerts
+            if a.severity != "info"] == []
     [run] = store.search_runs([mlflow.get_experiment_by_name(
         "trainhealth-tests").experiment_id],
         filter_string="attributes.run_name = 'healthy'")

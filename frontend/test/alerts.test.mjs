@@ -91,8 +91,10 @@ test("evidenceTarget follows the catalogue, then any heatmap, then facts", () =>
   assert.deepEqual(t({kind: "non_finite", evidence: {signal: "loss"}}),
       {type: "chart", chart: "loss"});
   // A kind the catalogue does not know: its layer's heatmap, else facts.
-  assert.deepEqual(t({kind: "collapsed_predictions", layer: "dense"}),
+  assert.deepEqual(t({kind: "some_future_kind", layer: "dense"}),
       {type: "heatmap", signal: "grad_norm", layer: "dense"});
+  assert.deepEqual(t({kind: "collapsed_predictions", layer: "dense"}),
+      {type: "chart", chart: "loss"});
   assert.deepEqual(t({kind: "constructor"}), {type: "facts"});
   // Saturation of a layer no heatmap shows falls back to the facts.
   assert.deepEqual(t({kind: "saturation", layer: "gate"}), {type: "facts"});

@@ -43,6 +43,7 @@ class LiveAlerts:
 
     def __init__(self, thresholds=None):
         self.thresholds = thresholds
+        self.alerts = []  # the latest diagnosis, every alert
         self._active = {}  # key -> the Alert last reported for it
 
     @property
@@ -53,7 +54,7 @@ class LiveAlerts:
     def update(self, series):
         from tensorboard_plugin_trainhealth.diagnosis import diagnose
 
-        alerts = diagnose(series, self.thresholds)
+        alerts = self.alerts = diagnose(series, self.thresholds)
         primaries = {a.key: a for a in alerts}
         folded = {c.key: c for a in alerts for c in a.consequences}
         events = []
