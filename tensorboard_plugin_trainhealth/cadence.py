@@ -210,14 +210,12 @@ class Cadence:
         self.total_steps = int(total_steps)
         self.floor = max(1, math.ceil(self.total_steps / RECORDS_PER_FIT))
         self.max_gap = max(self.floor, int(self.total_steps * MAX_GAP_FRACTION))
-        period = max(self.floor, self.period)
-        if period > self.max_gap:
-            period = max(self.floor, nice_at_most(self.max_gap))
+        period = min(max(self.floor, self.period), self.max_gap)
         if period == self.period:
             return False
-        last = self.next_record - self.period  # the last record's period slot
+        if self.records:  # auto records follow each other by the period
+            self.next_record += period - self.period
         self.period = period
-        self.next_record = (max(last, -1) // period + 1) * period
         return True
 
     # -- what the owner asks ----------------------------------------------

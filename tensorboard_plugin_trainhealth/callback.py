@@ -23,11 +23,11 @@ import keras
 
 from tensorboard_plugin_trainhealth import cadence as cadence_lib
 from tensorboard_plugin_trainhealth import facts as facts_lib
+from tensorboard_plugin_trainhealth import fit_state
 from tensorboard_plugin_trainhealth import keras_reads
 from tensorboard_plugin_trainhealth import probe as probe_lib
 from tensorboard_plugin_trainhealth import probe_data as probe_data_lib
 from tensorboard_plugin_trainhealth import recorder as recorder_lib
-from tensorboard_plugin_trainhealth import stats
 from tensorboard_plugin_trainhealth.integrations import keras_tuner
 from tensorboard_plugin_trainhealth.integrations import mlflow_log
 
@@ -35,53 +35,8 @@ from tensorboard_plugin_trainhealth.integrations import mlflow_log
 # output for a chunk exceeds this.
 PROBE_MEMORY_BUDGET_BYTES = 64 * 2**20
 
-# Kept on the model, so that later fits (and new callbacks) continue the
-# run's axes: a recompiled optimizer counts its steps from 0 again, and a
-# second fit() without initial_epoch counts epochs from 0 again.
-_LAST_EPOCH_ATTRIBUTE = "_trainhealth_last_epoch"
-_LAST_STEP_ATTRIBUTE = "_trainhealth_last_step"
-# The latest fit recorded on the model (a _Phase), for the next to continue.
-_PHASE_ATTRIBUTE = "_trainhealth_phase"
-
-
 class TrainHealthWarning(UserWarning):
     """A signal switched off after an error, or a setup the callback refuses."""
-
-
-class _Fit:
-    """What recording one `fit` needs; a new one per fit."""
-
-    def __init__(self, reads, chief=True):
-        self.reads = reads  # keras_reads.ModelReads
-        self.chief = chief
-        self.ended = False
-        self.cadence = None
-        self.offset = 0  # recorded step = optimizer step + offset
-        self.epoch_base = 0  # optimizer steps done when the epoch began
-        self.first_step = 0  # optimizer steps done when the fit began
-        self.steps_per_execution = 1
-        self.continues = None  # the _Phase this fit continues, if any
-        self.setup_cost = 0.0  # seconds its start took (the cadence pays)
-        self.first_epoch = True
-        self.probe = None
-        self.output_names = []
-        self.last_recorded = -1
-        self.mlflow = None  # an integrations.mlflow_log.MlflowLog
-
-
-class _Phase:
-    """A run's latest fit on a model, kept on the model: a next fit of the
-    same run, optimizer and variables that starts where it ended continues
-    it (a loop of `fit(epochs=1)`)."""
-
-    def __init__(self, key, cadence, first_step, end_step):
-        self.key = key
-        self.cadence = cadence
-        self.first_step = first_step  # optimizer step the phase began at
-        self.end_step = end_step  # optimizer steps done when it ended
-
-    def continued_by(self, key, start_step):
-        return key == self.key and start_step == self.end_step
 
 
 class TrainHealthCallback(keras.callbacks.Callback):
@@ -259,7 +214,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
         # steps_per_execution): a due step among them is recorded at the
         # last of them, so the snapshot is taken now and the gradient tap
         # measures that step, and every part of the record is of one step.
-        last = self._execution_end(fit, completed)
+        last = fit.execution_end(completed, (self.params or {}).get("steps"))
         due = completed <= cadence.next_record <= last
         if due:
             started = self._clock()
@@ -268,18 +223,6 @@ class TrainHealthCallback(keras.callbacks.Callback):
             self._guard("gradient_norms", fit.reads.set_period,
                         cadence.period, last)
         fit.reads.set_host_due(due)
-
-    def _execution_end(self, fit, completed):
-        """The last step of the execution that begins after `completed`
-        steps: Keras calls back once per `steps_per_execution` steps, and
-        an epoch's last execution may be shorter."""
-        if fit.steps_per_execution == 1:
-            return completed
-        end = completed + fit.steps_per_execution - 1
-        steps = (self.params or {}).get("steps")
-        if steps:
-            end = min(end, fit.epoch_base + steps - 1)
-        return end
 
     def on_epoch_end(self, epoch, logs=None):
         fit = self._fit
@@ -294,10 +237,10 @@ class TrainHealthCallback(keras.callbacks.Callback):
             # loss now, the logs the training loss.
             self._guard("record", self._record, fit, last, logs.get("loss"))
         self._guard("epoch", self._write_epoch, fit, epoch, logs)
-        self._guard("diagnosis", self._diagnose, fit.epoch_base + fit.offset)
+        self._guard("diagnosis", self._diagnose, fit.recorded_step)
         if fit.mlflow is not None:
             self._guard("mlflow", fit.mlflow.epoch,
-                        getattr(self.model, _LAST_EPOCH_ATTRIBUTE, epoch),
+                        fit_state.last_epoch(self.model, epoch),
                         self._recorder.alerts)
         self._recorder.flush()
 
@@ -312,17 +255,10 @@ class TrainHealthCallback(keras.callbacks.Callback):
         reads = keras_reads.ModelReads(model, self.gradient_norms,
                                        self.update_ratios, self._guard,
                                        self._warn_once, self._disabled)
-        fit = _Fit(reads, chief=_is_chief_process())
-        iterations = _optimizer_step(model)
-        fit.epoch_base = fit.first_step = iterations
-        fit.offset = max(0, getattr(model, _LAST_STEP_ATTRIBUTE, -1) + 1
-                         - iterations)
-        fit.steps_per_execution = _steps_per_execution(model)
-        phase = getattr(model, _PHASE_ATTRIBUTE, None)
-        if phase is not None and phase.continued_by(self._phase_key(),
-                                                    iterations):
-            fit.continues = phase
-        fit.cadence = self._new_cadence(fit, self._total_steps())
+        fit = fit_state.Fit(model, reads, self.log_dir, _is_chief_process())
+        fit.cadence = fit.new_cadence(self.every_n_steps,
+                                      fit_state.total_steps(self.params),
+                                      self._clock)
         if not fit.chief:
             # Multi-process training: every process must run the same
             # compiled step, so the gradient tap goes in everywhere, but only
@@ -334,60 +270,48 @@ class TrainHealthCallback(keras.callbacks.Callback):
         if self._recorder.open():
             # fit() raising (or Ctrl-C) skips on_train_end: finish at exit.
             atexit.register(_finish_at_exit, weakref.ref(self))
-        probe_data = reading = None
-        skipped = []
-        if self.activation_stats:
-            probe_data = self._guard("activation_stats", self._probe_data)
-            if probe_data is None and "activation_stats" not in self._disabled:
+        probe_data, reading, skipped = self._start_probe(fit)
+        self._guard("variables", reads.init_variables, fit.cadence.period)
+        self._set_layout(fit)
+        self._guard("facts", self._write_facts, fit, probe_data, reading,
+                    skipped)
+        self._guard("diagnosis", self._diagnose, fit.recorded_step)
+        fit.setup_cost = self._clock() - started
+        fit.cadence.setup_done(fit.setup_cost)
+        return fit
+
+    def _start_probe(self, fit):
+        """Builds the fit's activation probe: (probe data, its first
+        reading, layers not inspected), Nones where there is no probe."""
+        if not self.activation_stats:
+            return None, None, []
+        probe_data = self._guard("activation_stats", self._probe_data)
+        if probe_data is None:
+            if "activation_stats" not in self._disabled:
                 self._warn_once(
                     "no_probe",
                     "TrainHealthCallback: no probe data could be taken from "
                     "this fit's input (a Python generator?); activation "
                     "statistics are off. Pass probe_data=<a few hundred "
                     "input samples> to turn them on.")
-        if probe_data is not None:
-            fit.output_names = facts_lib.output_names(model)
-            built = self._guard("activation_stats", probe_lib.build, model,
-                                probe_data[0], fit.output_names,
-                                PROBE_MEMORY_BUDGET_BYTES)
-            if built is not None:
-                fit.probe, reading, skipped = built
-        self._guard("variables", reads.init_variables, fit.cadence.period)
-        self._set_layout(fit)
-        self._guard("facts", self._write_facts, fit, probe_data, reading,
-                    skipped)
-        self._guard("diagnosis", self._diagnose, iterations + fit.offset)
-        fit.setup_cost = self._clock() - started
-        fit.cadence.setup_done(fit.setup_cost)
-        return fit
+            return None, None, []
+        fit.output_names = facts_lib.output_names(self.model)
+        built = self._guard("activation_stats", probe_lib.build, self.model,
+                            probe_data[0], fit.output_names,
+                            PROBE_MEMORY_BUDGET_BYTES)
+        if built is None:
+            return probe_data, None, []
+        fit.probe, reading, skipped = built
+        return probe_data, reading, skipped
 
     def _plan_cadence(self, fit, epoch):
         """With the first epoch known, the steps this fit runs are known."""
-        total = self._total_steps(first_epoch=epoch)
+        total = fit_state.total_steps(self.params, first_epoch=epoch)
         if total != fit.cadence.total_steps:
-            fit.cadence = self._new_cadence(fit, total)
+            fit.cadence = fit.new_cadence(self.every_n_steps, total,
+                                          self._clock)
             fit.cadence.setup_done(fit.setup_cost)
         fit.reads.set_period(fit.cadence.period)
-
-    def _new_cadence(self, fit, total):
-        """A fit that continues the previous one of this run has no dense
-        start, and is covered as one with the fits it continues."""
-        phase = fit.continues
-        if phase is None or not total:
-            return cadence_lib.Cadence(self.every_n_steps, total,
-                                       fit.epoch_base, self._clock)
-        return cadence_lib.Cadence(
-            self.every_n_steps, total, fit.epoch_base, self._clock,
-            previous=phase.cadence,
-            span_steps=fit.epoch_base - phase.first_step + total)
-
-    def _phase_key(self):
-        """What a fit continuing the previous one keeps: the run, the
-        optimizer and the trainable variables (a recompile or an unfrozen
-        layer begins a new phase, with its own dense start)."""
-        model = self.model
-        return (self.log_dir, id(model.optimizer),
-                tuple(id(v) for v in model.trainable_variables))
 
     def _finish(self, logs=None):
         """The fit's last record, a last diagnosis, and the file closed."""
@@ -396,21 +320,13 @@ class TrainHealthCallback(keras.callbacks.Callback):
             return
         fit.ended = True
         atexit.unregister(_finish_at_exit)
-        final = _optimizer_step(self.model) - 1
+        final = fit_state.optimizer_step(self.model) - 1
         if fit.chief and fit.cadence is not None and final > fit.last_recorded:
             loss = (logs or {}).get("loss")
             self._guard("record", fit.reads.wait_for_device)
             self._guard("record", self._record, fit, final, loss, True)
             self._guard("diagnosis", self._diagnose, final + fit.offset)
-        if final + fit.offset >= 0:
-            object.__setattr__(self.model, _LAST_STEP_ATTRIBUTE,
-                               max(final + fit.offset,
-                                   getattr(self.model, _LAST_STEP_ATTRIBUTE, -1)))
-        if fit.chief and fit.cadence is not None:
-            first = (fit.continues.first_step if fit.continues is not None
-                     else fit.first_step)
-            object.__setattr__(self.model, _PHASE_ATTRIBUTE, _Phase(
-                self._phase_key(), fit.cadence, first, final + 1))
+        fit.hand_over(self.model, self.log_dir, final)
         self._recorder.close()
         if fit.mlflow is not None:
             self._guard("mlflow", fit.mlflow.close, self._recorder.alerts,
@@ -424,17 +340,10 @@ class TrainHealthCallback(keras.callbacks.Callback):
                 self._base_log_dir)
             trial.write_hparams(self.log_dir)
 
-    def _total_steps(self, first_epoch=0):
-        steps = (self.params or {}).get("steps")
-        epochs = (self.params or {}).get("epochs")
-        if not steps or not epochs:
-            return None
-        return steps * max(1, epochs - first_epoch)
-
     def _sync_step(self, fit):
         # One device read per epoch: the optimizer's step counter is the
         # step axis, so a second fit or a restored model continues it.
-        fit.epoch_base = _optimizer_step(self.model)
+        fit.epoch_base = fit_state.optimizer_step(self.model)
 
     def _probe_data(self):
         """(inputs, targets) for the probe, or None."""
@@ -461,11 +370,11 @@ class TrainHealthCallback(keras.callbacks.Callback):
             probe=facts_lib.probe_facts(fit.probe, self.probe_samples, skipped),
             steps_per_epoch=(self.params or {}).get("steps"),
             epochs=(self.params or {}).get("epochs"),
-            initial_step=fit.epoch_base + fit.offset,
+            initial_step=fit.recorded_step,
             gradient_source="optimizer" if fit.reads.tap is not None else "off",
             backend=keras.backend.backend(),
         )
-        self._recorder.write_facts(fit.epoch_base + fit.offset, facts)
+        self._recorder.write_facts(fit.recorded_step, facts)
 
     # -- per-record work -----------------------------------------------------
 
@@ -502,13 +411,8 @@ class TrainHealthCallback(keras.callbacks.Callback):
     # -- epochs and alerts ---------------------------------------------------
 
     def _write_epoch(self, fit, epoch, logs):
-        # A second fit() on the same model without initial_epoch starts
-        # counting at 0 again; continue the run's epoch axis instead of
-        # writing over it.
-        last = getattr(self.model, _LAST_EPOCH_ATTRIBUTE, -1)
-        epoch = max(int(epoch), last + 1)
-        object.__setattr__(self.model, _LAST_EPOCH_ATTRIBUTE, epoch)
-        self._recorder.add_epoch(epoch, fit.epoch_base + fit.offset, logs)
+        self._recorder.add_epoch(fit_state.next_epoch(self.model, epoch),
+                                 fit.recorded_step, logs)
 
     def _diagnose(self, step):
         events = self._recorder.diagnose(step)
@@ -540,19 +444,6 @@ class TrainHealthCallback(keras.callbacks.Callback):
             return
         self._warned.add(key)
         warnings.warn(message, TrainHealthWarning, stacklevel=3)
-
-
-def _optimizer_step(model):
-    optimizer = model.optimizer
-    return int(stats.to_host(optimizer.iterations)) if optimizer is not None \
-        else 0
-
-
-def _steps_per_execution(model):
-    try:
-        return max(1, int(getattr(model, "steps_per_execution", 1) or 1))
-    except (TypeError, ValueError):
-        return 1
 
 
 def _other_trainhealth_callback(callback):

@@ -189,6 +189,20 @@ def test_an_unknown_length_has_the_unknown_floor_and_no_coverage_bound():
     assert cadence.max_gap is None
 
 
+def test_a_run_of_unknown_length_told_its_length_is_covered_from_then_on():
+    # Records that cost 5% of a step spread out freely while the length is
+    # unknown (after the dense start); told the run has 6,000 steps, the
+    # next records come within a tenth of it.
+    cadence, clock = _cadence(total=None)
+    recorded, _, _ = simulate(cadence, clock, 3000, 0.01, 0.05, 0.0,
+                              steps_per_epoch=100)
+    assert cadence.period > 600  # no coverage bound yet
+    assert cadence.replan(6000)
+    assert cadence.period == cadence.max_gap == 600
+    assert cadence.next_record - recorded[-1] <= 600
+    assert not cadence.replan(6000)  # told again: nothing changes
+
+
 def test_nice_periods():
     assert [cadence_lib.nice_at_least(n) for n in (1, 3, 7, 11, 60, 101)] == \
         [1, 5, 10, 20, 100, 200]

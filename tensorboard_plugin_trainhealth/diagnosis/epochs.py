@@ -224,7 +224,7 @@ def _never_generalized(view):
     """Nothing learned carries over to new samples: the validation accuracy
     never beat always predicting the majority class, or the validation
     loss never got below chance level and has stopped falling."""
-    series, t = view.series, view.t
+    series = view.series
     found = _accuracy_at_majority(view)
     if found is None:
         found = _val_loss_at_chance(view)
