@@ -178,3 +178,55 @@ def test_varied_outputs_on_one_side_of_the_threshold_are_no_collapse():
                   np.full(len(STEPS), 0.075))
     output_matrix(s, metadata.OUTPUT_TOP_CLASS_SHARE, np.ones(len(STEPS)))
     assert "collapsed_predictions" not in every_kind(diagnosis.diagnose(s))
+
+
+def _first_records(s, n, every, epochs=2):
+    """The run cut to its first `n` records, `every` steps apart, and its
+    first epochs."""
+    steps = np.arange(n) * every
+    for series in s.step_scalars.values():
+        series.steps, series.values = steps, series.values[:n]
+    for m in s.matrices.values():
+        m.steps, m.values = steps, m.values[:n]
+    for key, series in list(s.epochs.items()):
+        s.epochs[key] = type(series)(series.steps[:epochs],
+                                     series.values[:epochs])
+    return s
+
+
+def test_a_fit_of_a_few_steps_is_too_short_to_call_collapsed():
+    # Two epochs of three steps (a tiny dataset), every step recorded: the
+    # outputs of a model that has barely moved from its init are alike, and
+    # the loss is at chance; that is the start of a training, not a
+    # collapse. The same records 10 steps apart (two epochs of thirty
+    # steps) are one.
+    def run(every):
+        s = _facts(stuck(healthy()), "binary_crossentropy",
+                   targets=binary_targets(0.5))
+        output_matrix(s, metadata.OUTPUT_PREDICTION_STD,
+                      np.full(len(STEPS), 0.02))
+        output_matrix(s, metadata.OUTPUT_TOP_CLASS_SHARE,
+                      np.ones(len(STEPS)))
+        return diagnosis.diagnose(_first_records(s, 6, every))
+
+    assert kinds(run(every=1), "warning") == []
+    assert "collapsed_predictions" in every_kind(run(every=10))
+
+
+def test_an_observed_linear_head_within_0_and_1_is_still_logits():
+    # A PyTorch Linear head seen (by the probe) to output its own values,
+    # which happen to lie within [0, 1] before training, under
+    # BCEWithLogitsLoss: logits, not probabilities squashed twice. Without
+    # the observation (a wrapper class), the same range reads as sigmoid.
+    def run(observed):
+        s = _facts(healthy(), "binary_crossentropy", activation="linear",
+                   targets=binary_targets(0.5))
+        s.facts["outputs"][0].update(
+            {"class": "Linear", "activation_observed": observed,
+             "measured": {"min": 0.2, "max": 0.6, "mean": 0.4,
+                          "in_unit_interval": True}})
+        s.facts["losses"][0]["from_logits"] = True
+        return diagnosis.diagnose(s)
+
+    assert "loss_activation_mismatch" not in every_kind(run(True))
+    assert "loss_activation_mismatch" in every_kind(run(False))

@@ -83,6 +83,9 @@ class Output:
         self.cls = out.get("class")
         act = out.get("activation")
         self.declared = act.lower() if isinstance(act, str) else None
+        # The activation was seen applied to the output (the PyTorch
+        # probe), not read from a layer's configuration.
+        self.observed = out.get("activation_observed") is True
         units = num(out.get("units"))
         self.units = int(units) if units and units.is_integer() else None
         self.loss = loss if isinstance(loss, dict) else (
@@ -102,8 +105,10 @@ class Output:
 
     @property
     def declared_reliable(self):
-        """The layer class says what it outputs (not a wrapper)."""
-        return self.cls is None or self.cls in _DECLARING_CLASSES
+        """The layer class says what it outputs (not a wrapper), or the
+        activation was seen applied to the output."""
+        return self.observed or self.cls is None \
+            or self.cls in _DECLARING_CLASSES
 
     @functools.cached_property
     def head(self):
@@ -121,6 +126,11 @@ class Output:
         m = self.measured or {}
         low, high = finite(m.get("min")), finite(m.get("max"))
         if low is None or high is None:
+            return declared, "declared"
+        if self.observed and declared in _RANGES and \
+                _RANGES[declared][0] <= low and high <= _RANGES[declared][1]:
+            # What was applied is known and the values agree: a linear
+            # output that happens to lie within [0, 1] is still logits.
             return declared, "declared"
         if declared == "softmax1" or (
                 self.units and self.units > 1 and m.get("rows_sum_to_one")):

@@ -9,6 +9,7 @@ from tensorboard_plugin_trainhealth.diagnosis.alerts import Alert
 from tensorboard_plugin_trainhealth.diagnosis.heads import check_heads
 from tensorboard_plugin_trainhealth.diagnosis.learning_rate import (
     high_lr_evidence)
+from tensorboard_plugin_trainhealth.diagnosis.progress import IMPAIRED
 from tensorboard_plugin_trainhealth.diagnosis.util import (
     condition, finite, fmt, pct, sentence)
 from tensorboard_plugin_trainhealth.diagnosis.outputs import CROSS_ENTROPY
@@ -100,8 +101,8 @@ def rule_collapsed_predictions(view):
     """Judged only where learning is impaired: outputs that are alike at
     the start of a training that then learns were not collapsed."""
     t = view.t
-    if view.progress.learning or len(view.series.epoch("loss")) < 2:
-        return []  # a model gets the first epoch to move away from its init
+    if view.progress.state != IMPAIRED or len(view.series.epoch("loss")) < 2:
+        return []  # a model gets time to move away from its init
     alerts = []
     for o in view.outputs:
         std = _column(view.series, OUTPUT_PREDICTION_STD, o)

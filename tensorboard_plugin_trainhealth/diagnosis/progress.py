@@ -93,13 +93,15 @@ def assess(view):
 
 
 def _long_enough(series, t):
-    """Learning is judged after two epochs, or `progress_min_steps` steps
-    (a long single epoch): before that a loss near chance is just the
-    start."""
-    if len(finite_epochs(series, "loss")[1]) >= 2:
-        return True
+    """Learning is judged after two epochs of `progress_min_epoch_steps`
+    steps in all, or `progress_min_steps` steps (a long single epoch):
+    before that a loss near chance is just the start."""
     s = series.scalar(STEP_LOSS)
-    return bool(len(s) and s.steps[-1] - s.steps[0] >= t.progress_min_steps)
+    steps = float(s.steps[-1] - s.steps[0]) + 1 if len(s) else None
+    epochs = finite_epochs(series, "loss")
+    if len(epochs[1]) >= 2:  # without step records, the epochs alone
+        return steps is None or steps >= t.progress_min_epoch_steps
+    return steps is not None and steps - 1 >= t.progress_min_steps
 
 
 def _impairment(view, loss, first, latest):

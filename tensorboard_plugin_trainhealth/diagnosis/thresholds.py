@@ -33,6 +33,9 @@ class Thresholds:
       progress_min_steps: learning is judged after two epochs, or after
         this many optimizer steps of a longer first epoch; until then a
         warning-level condition waits (information).
+      progress_min_epoch_steps: two epochs count only once they hold this
+        many optimizer steps in all: a few steps of a tiny dataset are the
+        start of a training, not evidence that it cannot learn.
       progress_min_drop: a loss that fell less than this fraction from its
         first epoch to its latest (and has no chance level to compare
         with) is not learning.
@@ -173,6 +176,7 @@ class Thresholds:
     early_records: int = 5
 
     progress_min_steps: int = 100
+    progress_min_epoch_steps: int = 20
     progress_min_drop: float = 0.05
     improving_drop: float = 0.01
     recovering_drop: float = 0.15

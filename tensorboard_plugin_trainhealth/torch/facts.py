@@ -181,7 +181,8 @@ def describe_model(model, probe, optimizer):
     if probe is not None:
         facts["outputs"] = [
             {"output": name, "layer": head["layer"], "class": head["class"],
-             "activation": head["activation"], "units": head["units"]}
+             "activation": head["activation"],
+             "activation_observed": head["observed"], "units": head["units"]}
             for name, head in zip(probe.output_names, probe.heads)]
     if optimizer is not None:
         lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups \

@@ -414,8 +414,9 @@ class TrainHealthMonitor:
 
     def _diagnose(self, step):
         self._records_since_diagnosis = 0
-        fresh = self._recorder.diagnose(step)
-        critical = [a for a in fresh if a.severity == "critical"]
+        events = self._recorder.diagnose(step)
+        critical = [e.alert for e in events if e.event in ("raised", "escalated")
+                    and e.alert.severity == "critical"]
         if critical and self.on_critical == "stop" and not self.should_stop:
             print("Train Health: stop training (on_critical='stop'): "
                   + critical[0].message)

@@ -363,7 +363,7 @@ def build(model, inputs, memory_budget_bytes):
 
 def head_of(probe_pass, output):
     """What produced one model output: {"layer", "class", "activation",
-    "units", "site", "class_axis"}, the layer being the last one with
+    "observed", "units", "site", "class_axis"}, the layer being the last one with
     parameters before the output and the activation the one applied after
     it ("linear" if none; `site` is its Site when the probe judges it).
 
@@ -378,6 +378,10 @@ def head_of(probe_pass, output):
         if produced is not None and (produced is output or produced is base):
             match = event
             break
+    # Matched by identity, what ran after the layer is known; from the
+    # order things ran in, not (a function the probe does not see may
+    # have run between).
+    observed = match is not None
     if match is None:
         match = probe_pass.events[-1] if probe_pass.events else None
     layer, activation, site = None, "linear", None
@@ -398,8 +402,8 @@ def head_of(probe_pass, output):
         units = int(output.shape[axis]) if output.dim() >= 2 else 1
     return {"layer": layer if layer is not None else "model",
             "class": type(module).__name__ if module is not None else None,
-            "activation": activation, "units": units, "site": site,
-            "class_axis": axis}
+            "activation": activation, "observed": observed, "units": units,
+            "site": site, "class_axis": axis}
 
 
 def _as_tensor(value, device):
