@@ -112,6 +112,25 @@ def test_training_accuracy_climbs_while_validation_plateaus():
     assert "restore_best_weights=True" in alert.advice
 
 
+def test_a_converged_model_whose_training_accuracy_creeps_up_is_fine():
+    # Both losses level off; the validation loss ends at its best, the
+    # validation accuracy holds at its plateau while the training accuracy
+    # creeps 2 points higher: nothing got worse on new samples. With the
+    # validation loss rising 1% per epoch instead, it is overfitting.
+    def run(val_rise):
+        s = healthy()
+        e = np.arange(EPOCHS)
+        set_epochs(s, "accuracy", np.minimum(0.7 + 0.05 * e, 0.85)
+                   + 0.0015 * np.maximum(e - 3, 0))
+        set_epochs(s, "val_accuracy", np.minimum(0.7 + 0.05 * e, 0.85))
+        val = np.maximum(0.6 - 0.1 * e, 0.3)
+        set_epochs(s, "val_loss", val * (1 + val_rise * np.maximum(e - 3, 0)))
+        return diagnosis.diagnose(s)
+
+    assert "overfitting" not in kinds(run(val_rise=0.0))
+    assert only(run(val_rise=0.01), "overfitting").severity == "warning"
+
+
 def test_validation_accuracy_flat_while_validation_loss_improves():
     # An accuracy metric that does not fit the outputs reads ~0; the
     # validation loss keeps falling: no overfitting.

@@ -7,6 +7,7 @@ without TensorFlow), only the last test runs: the callback trains as
 before and imports nothing.
 """
 
+import difflib
 import importlib.util
 import json
 import os
@@ -131,7 +132,11 @@ def test_model_fit_logs_to_the_active_run(store, tmp_path):
     assert [s for s, _ in metric_history(store, run_id,
                                          "trainhealth.status")] == [0, 1]
     report = artifact(store, run_id, tmp_path)
-    assert report == cli_json(str(tmp_path / "logs"), "dead")
+    printed = cli_json(str(tmp_path / "logs"), "dead")
+    assert report == printed, "\n".join(difflib.unified_diff(
+        json.dumps(report, indent=1, sort_keys=True).splitlines(),
+        json.dumps(printed, indent=1, sort_keys=True).splitlines(),
+        "artifact", "trainhealth report --json", lineterm=""))
     [alert] = [a for a in report["runs"]["dead"]["alerts"]
                if a["kind"] == "dead_relu"]
     assert alert["layer"] == "hidden" and alert["evidence"]["fraction"] == 1.0

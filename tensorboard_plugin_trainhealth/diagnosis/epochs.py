@@ -89,7 +89,8 @@ def _accuracy_part(view):
         return None  # climbing back from a dip, not a plateau
     if not generalizes(view):
         return None  # learned nothing that could be overfitted
-    if _val_loss_still_improving(view, t.overfit_patience):
+    if _val_loss_still_improving(view, t.overfit_patience) or \
+            _val_loss_at_its_best(view):
         return None  # "validation loss stops decreasing" is half the sign
     gap = train - val
     if train[-1] - train[best] < t.overfit_gap_widening or \
@@ -114,6 +115,17 @@ def _val_loss_still_improving(view, epochs):
         return False
     before = float(np.min(val[:-epochs]))
     return float(np.min(val[-epochs:])) < before * (1 - view.t.improving_drop)
+
+
+def _val_loss_at_its_best(view):
+    """The validation loss ends within `improving_drop` of its best: the
+    later epochs did not make the model fit new samples worse, so a
+    training accuracy that climbed meanwhile is convergence, not
+    overfitting."""
+    _, val = finite_epochs(view.series, "val_loss")
+    if len(val) < 2:
+        return False
+    return float(val[-1]) <= float(np.min(val)) * (1 + view.t.improving_drop)
 
 
 def _val_accuracy_keeps_improving(view, best_epoch):
