@@ -22,6 +22,7 @@ import weakref
 import keras
 
 from tensorboard_plugin_trainhealth import cadence as cadence_lib
+from tensorboard_plugin_trainhealth import diagnosis
 from tensorboard_plugin_trainhealth import facts as facts_lib
 from tensorboard_plugin_trainhealth import fit_state
 from tensorboard_plugin_trainhealth import keras_reads
@@ -394,12 +395,9 @@ class TrainHealthCallback(keras.callbacks.Callback):
         reads.keep_new_gradients(record, step, fit.cadence.period, fit.offset)
         if loss is not None:
             record.loss = float(loss)
-        probe_cost = None
-        if fit.probe is not None and "activation_stats" not in self._disabled \
-                and (final or fit.cadence.probe_due(step)):
-            probe_started = self._clock()
-            record.probe = self._guard("activation_stats", fit.probe)
-            probe_cost = self._clock() - probe_started
+        record.probe, probe_cost = recorder_lib.timed_probe(
+            fit.probe, lambda: final or fit.cadence.probe_due(step),
+            self._guard, self._disabled, self._clock)
         nonfinite = self._recorder.add(record)
         fit.last_recorded = step
         if fit.cadence.record_done(step, self._clock() - started, probe_cost):
@@ -415,9 +413,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
                                  fit.recorded_step, logs)
 
     def _diagnose(self, step):
-        events = self._recorder.diagnose(step)
-        critical = [e.alert for e in events if e.event in ("raised", "escalated")
-                    and e.alert.severity == "critical"]
+        critical = diagnosis.raised_criticals(self._recorder.diagnose(step))
         if critical and self.on_critical == "stop":
             print("Train Health: stopping training (on_critical='stop'): "
                   + critical[0].message)

@@ -291,6 +291,16 @@ class Recorder:
                    diagnosis.run_status(alerts), alerts)
 
 
+def timed_probe(probe, due, guard, disabled, clock):
+    """Runs the activation probe when it is `due` and on: (its reading or
+    None, the seconds it took or None when it did not run)."""
+    if probe is None or "activation_stats" in disabled or not due():
+        return None, None
+    started = clock()
+    reading = guard("activation_stats", probe)
+    return reading, clock() - started
+
+
 def event_line(event):
     """One printed line for a live alert's event."""
     alert = event.alert

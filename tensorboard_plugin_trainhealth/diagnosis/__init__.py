@@ -30,12 +30,13 @@ from tensorboard_plugin_trainhealth.diagnosis import (
     learning_rate, nonfinite, predictions)
 from tensorboard_plugin_trainhealth.diagnosis.alerts import (
     KINDS, SEVERITIES, Alert, run_status, severity_rank, sort_alerts)
-from tensorboard_plugin_trainhealth.diagnosis.live import LiveAlerts, LiveEvent
+from tensorboard_plugin_trainhealth.diagnosis.live import (
+    LiveAlerts, LiveEvent, raised_criticals)
 from tensorboard_plugin_trainhealth.diagnosis.thresholds import Thresholds
 from tensorboard_plugin_trainhealth.diagnosis.view import RunView
 from tensorboard_plugin_trainhealth.series import RunSeries
 
-__all__ = ["diagnose", "static_checks", "run_status", "sort_alerts",
+__all__ = ["diagnose", "raised_criticals", "static_checks", "run_status", "sort_alerts",
            "severity_rank", "Alert", "Thresholds", "LiveAlerts", "LiveEvent",
            "KINDS", "SEVERITIES"]
 

@@ -33,6 +33,13 @@ class LiveEvent:
         return dict({"event": self.event}, **self.alert.to_dict())
 
 
+def raised_criticals(events):
+    """The alerts of `events` that became critical just now (raised or
+    escalated): what `on_critical="stop"` stops for."""
+    return [e.alert for e in events if e.event in ("raised", "escalated")
+            and e.alert.severity == "critical"]
+
+
 def _counts(alert):
     return (severity_rank(alert.severity) >= severity_rank("warning")
             and alert.resolved_step is None and not alert.recovered)

@@ -25,6 +25,7 @@ import weakref
 import torch
 
 from tensorboard_plugin_trainhealth import cadence as cadence_lib
+from tensorboard_plugin_trainhealth import diagnosis
 from tensorboard_plugin_trainhealth import recorder as recorder_lib
 from tensorboard_plugin_trainhealth.torch import facts as facts_lib
 from tensorboard_plugin_trainhealth.torch import guard as guard_lib
@@ -389,12 +390,9 @@ class TrainHealthMonitor:
             grad_step=(step + self._offset if "grad_norm" in host else None),
             loss=_first(host.get("loss")),
             learning_rate=_first(host.get("learning_rate")))
-        probe_cost = None
-        if self._probe is not None and "activation_stats" not in self._disabled \
-                and (final or self._cadence.probe_due(step)):
-            probe_started = self._clock()
-            record.probe = self._guard("activation_stats", self._probe)
-            probe_cost = self._clock() - probe_started
+        record.probe, probe_cost = recorder_lib.timed_probe(
+            self._probe, lambda: final or self._cadence.probe_due(step),
+            self._guard, self._disabled, self._clock)
         nonfinite = self._recorder.add(record)
         self._last_recorded = step
         self._cadence.record_done(step, self._clock() - started, probe_cost)
@@ -414,9 +412,7 @@ class TrainHealthMonitor:
 
     def _diagnose(self, step):
         self._records_since_diagnosis = 0
-        events = self._recorder.diagnose(step)
-        critical = [e.alert for e in events if e.event in ("raised", "escalated")
-                    and e.alert.severity == "critical"]
+        critical = diagnosis.raised_criticals(self._recorder.diagnose(step))
         if critical and self.on_critical == "stop" and not self.should_stop:
             print("Train Health: stop training (on_critical='stop'): "
                   + critical[0].message)
