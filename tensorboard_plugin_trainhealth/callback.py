@@ -21,6 +21,7 @@ import weakref
 
 import keras
 
+from tensorboard_plugin_trainhealth import array_facts
 from tensorboard_plugin_trainhealth import cadence as cadence_lib
 from tensorboard_plugin_trainhealth import diagnosis
 from tensorboard_plugin_trainhealth import facts as facts_lib
@@ -368,7 +369,8 @@ class TrainHealthCallback(keras.callbacks.Callback):
         facts.update(
             every_n_steps=fit.cadence.period,
             probe_samples=fit.probe.samples if fit.probe is not None else 0,
-            probe=facts_lib.probe_facts(fit.probe, self.probe_samples, skipped),
+            probe=array_facts.probe_facts(fit.probe, self.probe_samples,
+                                          skipped),
             steps_per_epoch=(self.params or {}).get("steps"),
             epochs=(self.params or {}).get("epochs"),
             initial_step=fit.recorded_step,

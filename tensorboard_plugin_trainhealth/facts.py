@@ -13,9 +13,8 @@ from tensorboard_plugin_trainhealth import gradients
 from tensorboard_plugin_trainhealth import layer_tree
 from tensorboard_plugin_trainhealth import probe as probe_lib
 from tensorboard_plugin_trainhealth import stats
-# The array statistics are framework-free; kept importable from here.
-from tensorboard_plugin_trainhealth.array_facts import (  # noqa: F401
-    MAX_CLASSES, MAX_DISTINCT, array_statistics, probe_facts, target_facts)
+from tensorboard_plugin_trainhealth.array_facts import (
+    array_statistics, target_facts)
 
 
 def output_names(model):
