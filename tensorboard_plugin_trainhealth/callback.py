@@ -13,11 +13,9 @@ It must never break training: every signal is computed under a guard, and a
 failure turns that signal off with one warning.
 """
 
-import atexit
 import inspect
 import time
 import warnings
-import weakref
 
 import keras
 
@@ -161,6 +159,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
         self._recorder = recorder_lib.Recorder(
             self.log_dir, self._guard, thresholds, verbose)
         self._fit = None  # the fit being recorded (kept, ended, after it)
+        self._exit_hook = recorder_lib.ExitHook(self, "_finish")
 
     @property
     def series(self):
@@ -271,7 +270,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
             return fit
         if self._recorder.open():
             # fit() raising (or Ctrl-C) skips on_train_end: finish at exit.
-            atexit.register(_finish_at_exit, weakref.ref(self))
+            self._exit_hook.arm()
         probe_data, reading, skipped = self._start_probe(fit)
         self._guard("variables", reads.init_variables, fit.cadence.period)
         self._set_layout(fit)
@@ -321,7 +320,7 @@ class TrainHealthCallback(keras.callbacks.Callback):
         if fit is None or fit.ended:
             return
         fit.ended = True
-        atexit.unregister(_finish_at_exit)
+        self._exit_hook.cancel()
         final = fit_state.optimizer_step(self.model) - 1
         if fit.chief and fit.cadence is not None and final > fit.last_recorded:
             loss = (logs or {}).get("loss")
@@ -464,16 +463,6 @@ def _other_trainhealth_callback(callback):
     finally:
         del frame
     return None
-
-
-def _finish_at_exit(callback_ref):
-    callback = callback_ref()
-    if callback is None:
-        return
-    try:
-        callback._finish()
-    except Exception:  # at exit there is nobody left to tell
-        pass
 
 
 def _is_chief_process():

@@ -9,9 +9,12 @@ scalars, the facts, the live diagnosis (one printed line per alert) and the
 health scalars the HParams dashboard reads.
 """
 
+import atexit
 import dataclasses
+import functools
 import math
 import os
+import weakref
 from typing import Optional
 
 import numpy as np
@@ -289,6 +292,33 @@ class Recorder:
 
         self.guard("writer", hparams.write_health_scalars, self.writer, step,
                    diagnosis.run_status(alerts), alerts)
+
+
+class ExitHook:
+    """Runs `owner.<method>()` at interpreter exit unless cancelled first
+    (a fit or loop that raised, or Ctrl-C, never reaches its end): without
+    keeping `owner` alive, and one hook per owner, so cancelling one
+    leaves the others' in place."""
+
+    def __init__(self, owner, method):
+        self._handler = functools.partial(_call_at_exit, weakref.ref(owner),
+                                          method)
+
+    def arm(self):
+        atexit.register(self._handler)
+
+    def cancel(self):
+        atexit.unregister(self._handler)
+
+
+def _call_at_exit(owner_ref, method):
+    owner = owner_ref()
+    if owner is None:
+        return
+    try:
+        getattr(owner, method)()
+    except Exception:  # at exit there is nobody left to tell
+        pass
 
 
 def timed_probe(probe, due, guard, disabled, clock):

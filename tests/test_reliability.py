@@ -223,6 +223,31 @@ def test_the_last_step_of_a_fit_killed_by_ctrl_c_is_recorded_at_exit(tmp_path):
     assert steps == [0, 3, 4], steps
 
 
+# The interrupted fit caught, then another model trained to its end with its
+# own callback: finishing that one must leave the first one's exit hook.
+INTERRUPTED_THEN_ANOTHER = INTERRUPTED_TRAINER.replace(
+    "model.fit(", "try:\n  model.fit(").replace(
+    "                     Interrupt()])",
+    "                     Interrupt()])\nexcept KeyboardInterrupt:\n  pass"
+) + r"""
+other = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1)])
+other.compile("sgd", "mse")
+other.fit(x, y, epochs=1, batch_size=32, verbose=0,
+          callbacks=[TrainHealthCallback(sys.argv[2], verbose=0)])
+"""
+
+
+def test_another_callback_finishing_keeps_the_interrupted_ones_exit_hook(
+        tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_THEN_ANOTHER, str(tmp_path / "run"),
+         str(tmp_path / "other")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    steps = list(_read(tmp_path).matrices[md.VARIABLE_WEIGHT_NORM].steps)
+    assert steps == [0, 3, 4], steps
+
+
 def test_nan_loss_with_terminate_on_nan_keeps_the_last_records(tmp_path):
     x, y = _data()
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8),

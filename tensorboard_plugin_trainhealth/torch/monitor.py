@@ -14,13 +14,10 @@ It must never break training: every signal is computed under a guard, and a
 failure turns that signal off with one warning.
 """
 
-import atexit
-import functools
 import os
 import socket
 import time
 import uuid
-import weakref
 
 import torch
 
@@ -159,10 +156,7 @@ class TrainHealthMonitor:
         self._closed = False
         self._handles = []
         self._probe = None
-        # This monitor's own exit handler: unregistering it leaves other
-        # monitors' in place.
-        self._exit_handler = functools.partial(_close_at_exit,
-                                               weakref.ref(self))
+        self._exit_hook = recorder_lib.ExitHook(self, "close")
         # False when a framework hook that runs after backward calls
         # capture_before_step() itself (the Lightning callback does: its
         # closure runs the backward inside optimizer.step, after the hook).
@@ -240,7 +234,7 @@ class TrainHealthMonitor:
         if self._closed:
             return
         self._closed = True
-        atexit.unregister(self._exit_handler)
+        self._exit_hook.cancel()
         for handle in self._handles:
             handle.remove()
         self._handles = []
@@ -265,7 +259,7 @@ class TrainHealthMonitor:
                 self.optimizer.register_step_pre_hook(self._before_step),
                 self.optimizer.register_step_post_hook(self._after_step)]
         if self._recorder.open():
-            atexit.register(self._exit_handler)
+            self._exit_hook.arm()
         batch = reading = None
         if self.activation_stats:
             batch = self._guard("activation_stats", self._probe_batch)
@@ -428,13 +422,3 @@ def _process_rank():
     if distributed.is_available() and distributed.is_initialized():
         return distributed.get_rank()
     return int(os.environ.get("RANK", "0") or 0)
-
-
-def _close_at_exit(monitor_ref):
-    monitor = monitor_ref()
-    if monitor is None:
-        return
-    try:
-        monitor.close()
-    except Exception:  # at exit there is nobody left to tell
-        pass
