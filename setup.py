@@ -120,6 +120,8 @@ setuptools.setup(
             "tensorflow>=2.16; platform_machine!='x86_64'",
             "pytest>=7",
             "hypothesis>=6",
+            # tests/run.sh's static check.
+            "pyflakes>=3",
             "playwright>=1.40",
             # The CLI's JUnit and Markdown output, parsed back.
             "junitparser>=3",

@@ -234,6 +234,7 @@ VARIANTS = {
     "no_gradient_norms": {"gradient_norms": False},
     "no_activation_stats": {"activation_stats": False},
     "never_due": {"every_n_steps": 10**9},
+    "probe_samples_64": {"probe_samples": 64},
 }
 
 
@@ -344,12 +345,13 @@ def measure_short(family, rounds, counter, parts, log_root, extra=()):
     return runs
 
 
-def measure_long(family, rounds, seconds, epoch_s, counter, parts, log_root):
+def measure_long(family, rounds, seconds, epoch_s, counter, parts, log_root,
+                 extra=()):
     epochs = max(SHORT_EPOCHS, int(-(-seconds // epoch_s)))
     runs = []
-    configs = CONFIGS["long"]
+    configs = CONFIGS["long"] + tuple(extra)
     for r in range(rounds):
-        order = configs[r % 2:] + configs[:r % 2]
+        order = configs[r % len(configs):] + configs[:r % len(configs)]
         runs.append({c: one_fit(family, c, epochs, counter, parts, log_root,
                                 "long_%s_%d" % (c, r))[0] for c in order})
         _progress(family, "long", r, runs[-1])
@@ -487,9 +489,10 @@ def worker(args):
             probe = one_fit(family, "bare", 2, counter, parts, log_root,
                             "calibrate")[0]
             epoch_s = probe["epochs"][1]["wall"]
-        runs, epochs = measure_long(family, max(1, args.rounds // 2),
-                                    args.long_seconds, epoch_s, counter, parts,
-                                    log_root)
+        runs, epochs = measure_long(
+            family, max(1, args.rounds // 2), args.long_seconds, epoch_s,
+            counter, parts, log_root,
+            [c for c in args.extra_configs.split(",") if c])
         out.append(dict(base, length="long", epochs=epochs,
                         summary=summarize_fits(runs), raw=runs))
     if "repeat" in lengths:
@@ -518,7 +521,7 @@ def main(argv=None):
     parser.add_argument("--long-seconds", type=float, default=60.0)
     parser.add_argument("--repeat-fits", type=int, default=4)
     parser.add_argument("--extra-configs", default="",
-                        help="short fits only, also: " + ", ".join(VARIANTS))
+                        help="short and long fits, also: " + ", ".join(VARIANTS))
     parser.add_argument("--out", help="JSON lines file results are added to")
     parser.add_argument("--table", help="print the tables of this file")
     parser.add_argument("--label", default="",

@@ -21,26 +21,43 @@ def array_statistics(name, array):
     if a.size == 0 or not (np.issubdtype(a.dtype, np.number)
                            or a.dtype == np.bool_):
         return facts
-    a = a.astype(np.float64)
-    finite = np.isfinite(a)
-    facts["nonfinite_fraction"] = float(1.0 - finite.mean())
-    values = a[finite]
+    # Reductions run on the array as it is, accumulating in float64: a
+    # float64 copy of a large probe batch costs more than all of them.
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8)
+    finite = np.isfinite(a) if np.issubdtype(a.dtype, np.inexact) else None
+    all_finite = finite is None or bool(finite.all())
+    facts["nonfinite_fraction"] = (0.0 if all_finite
+                                   else float(1.0 - finite.mean()))
+    values = a if all_finite else a[finite]
     if values.size == 0:
         return facts
+    low, high = values.min(), values.max()
     facts.update(
-        abs_max=float(np.abs(values).max()),
-        min=float(values.min()),
-        max=float(values.max()),
-        mean=float(values.mean()),
-        std=float(values.std()),
+        abs_max=float(max(abs(float(low)), abs(float(high)))),
+        min=float(low),
+        max=float(high),
+        mean=float(values.mean(dtype=np.float64)),
+        std=float(values.std(dtype=np.float64)),
     )
     if a.ndim >= 2 and a.shape[0] > 1:
-        flat = np.where(finite, a, np.nan).reshape(a.shape[0], -1)
-        with np.errstate(all="ignore"):
-            feature_std = np.nanstd(flat, axis=0)
-        if np.isfinite(feature_std).any():
-            facts["max_feature_std"] = float(np.nanmax(feature_std))
+        facts.update(_max_feature_std(a, all_finite))
     return facts
+
+
+def _max_feature_std(a, all_finite):
+    """{"max_feature_std": the largest spread of one input feature across
+    the samples}, or {} when no feature has a finite one."""
+    flat = a.reshape(a.shape[0], -1)
+    if all_finite:
+        feature_std = flat.std(axis=0, dtype=np.float64)
+    else:
+        with np.errstate(all="ignore"):
+            feature_std = np.nanstd(np.where(np.isfinite(flat), flat, np.nan)
+                                    .astype(np.float64), axis=0)
+    if not np.isfinite(feature_std).any():
+        return {}
+    return {"max_feature_std": float(np.nanmax(feature_std))}
 
 
 def target_facts(names, probe_targets):

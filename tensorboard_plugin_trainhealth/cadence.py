@@ -28,7 +28,10 @@ With `every_n_steps="auto"`:
   consecutive probes, are further apart than a tenth of the fit
   (`MAX_GAP_FRACTION`): a short fit spends more than the budget to stay
   readable; on fits of a minute or more the budget is what binds, unless
-  one probe costs more than about a thousandth of the fit. For a fit that
+  one probe costs more than about a thousandth of the fit. Where coverage
+  needs a probe, a record falls exactly a tenth of the fit after the last
+  probe, off the period if need be, so that probes come no more often
+  than coverage needs. For a fit that
   continues the previous ones, "the fit" is all of them (`span_steps`):
   a loop of short fits is read as the one training it is.
 
@@ -119,6 +122,7 @@ class Cadence:
         self.probe_costs = []
         self.last_probe_step = None
         self.last_probe_cost = 0.0
+        self.last_step = None  # of this fit's latest record
         self.per_step = None  # training seconds per step, the latest measure
         continuing = self.auto and previous is not None and previous.auto
         if continuing:
@@ -178,6 +182,7 @@ class Cadence:
         when the period changed."""
         self._spend(cost)
         self.records += 1
+        self.last_step = step
         if probe_cost is not None:
             self.last_probe_step = step
             self.last_probe_cost = probe_cost
@@ -186,7 +191,7 @@ class Cadence:
         norms_cost = cost - (probe_cost or 0.0) + self._pending_cost
         self._pending_cost = 0.0
         self.record_costs.append(norms_cost)
-        self.next_record = (step + self.period if self.auto
+        self.next_record = (self._next_after(step) if self.auto
                             else (step // self.period + 1) * self.period)
         if not self.auto:
             return False
@@ -213,9 +218,9 @@ class Cadence:
         period = min(max(self.floor, self.period), self.max_gap)
         if period == self.period:
             return False
-        if self.records:  # auto records follow each other by the period
-            self.next_record += period - self.period
         self.period = period
+        if self.last_step is not None:
+            self.next_record = self._next_after(self.last_step)
         return True
 
     # -- what the owner asks ----------------------------------------------
@@ -236,9 +241,9 @@ class Cadence:
                     <= self._dense_allowance(step))
         if self.last_probe_step is None or (
                 self.max_gap is not None
-                and step + self.period - self.last_probe_step > self.max_gap):
-            # Coverage: the next record would leave more than a tenth of
-            # the fit without a probe.
+                and step - self.last_probe_step >= self.max_gap):
+            # Coverage: a tenth of the fit without a probe (records are
+            # placed so that one falls exactly there, `_next_after`).
             return True
         now = self.clock()
         elapsed = now - (now if self.budget_started is None
@@ -285,12 +290,21 @@ class Cadence:
         if period is None or period == self.period:
             return False
         self.period = period
-        self.next_record = step + period
-        if self.max_gap is not None and self.last_probe_step is not None:
-            # A longer period must not carry the next probe beyond the gap.
-            self.next_record = max(step + 1, min(
-                self.next_record, self.last_probe_step + self.max_gap))
+        self.next_record = self._next_after(step)
         return True
+
+    def _next_after(self, step):
+        """The record after `step`: a period on, or sooner where the
+        coverage rule needs a probe, exactly a tenth of the fit after the
+        last one (a period that does not divide the gap would otherwise
+        bring the probe forward, and with it more probes than coverage
+        needs)."""
+        following = step + self.period
+        if self.max_gap is not None and self.last_probe_step is not None:
+            probe_by = self.last_probe_step + self.max_gap
+            if step < probe_by < following:
+                return probe_by
+        return following
 
     def _budget_period(self):
         """The period at which records cost RECORD_BUDGET, within the

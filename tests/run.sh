@@ -75,6 +75,11 @@ BACKEND_TESTS="tests/test_callback.py tests/test_callback_models.py tests/test_r
 stage "chromium (apt)" install_chromium
 stage "frontend build and unit tests (node --test)" frontend
 stage "venv with the package and its test extras" install_venv
+# Names lost in a merge or a refactor (an undefined name in a branch no
+# test reaches) fail here, before any test runs.
+stage "pyflakes: package, benchmarks, demo, examples" \
+  "$VENV/bin/python" -m pyflakes tensorboard_plugin_trainhealth benchmarks \
+  demo examples
 # Everything on the TensorFlow backend (Keras's default)...
 stage "pytest, KERAS_BACKEND=tensorflow" "$VENV/bin/python" -m pytest -q "$@"
 # ...then the callback on the JAX and PyTorch backends.
