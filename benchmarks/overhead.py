@@ -89,6 +89,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)  # families.py, imported where Keras may be
 
 MAIN_CONFIGS = ["bare", "bare_again", "noop_batch_hook", "tensorboard_hist",
                  "trainhealth_default", "trainhealth_detailed"]
@@ -373,7 +374,6 @@ def make_data(model_name, quick, seed=0):
 
 def make_model(model_name, seed):
     """The MLP or CNN of `families.py` (the same two models), compiled."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import families
 
     model, _, _, _ = families.build(model_name, seed=seed, samples=1)

@@ -467,6 +467,7 @@ def worker(args):
     log_root = tempfile.mkdtemp(prefix="trainhealth_families_")
     family = args.family
     lengths = args.lengths.split(",")
+    extra = [c for c in args.extra_configs.split(",") if c]
     print("%s / %s: %s" % (backend, family,
                            families_lib.DESCRIPTIONS[family]), flush=True)
     warm_process(counter, parts, log_root)
@@ -477,7 +478,7 @@ def worker(args):
     out = []
     if "short" in lengths:
         runs = measure_short(family, args.rounds, counter, parts, log_root,
-                             [c for c in args.extra_configs.split(",") if c])
+                             extra)
         summary = summarize_fits(runs)
         # A steady epoch of bare fit: the later epochs of its short fits.
         epoch_s = statistics.median(e["wall"] for run in runs
@@ -491,8 +492,7 @@ def worker(args):
             epoch_s = probe["epochs"][1]["wall"]
         runs, epochs = measure_long(
             family, max(1, args.rounds // 2), args.long_seconds, epoch_s,
-            counter, parts, log_root,
-            [c for c in args.extra_configs.split(",") if c])
+            counter, parts, log_root, extra)
         out.append(dict(base, length="long", epochs=epochs,
                         summary=summarize_fits(runs), raw=runs))
     if "repeat" in lengths:

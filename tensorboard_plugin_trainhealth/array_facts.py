@@ -41,20 +41,22 @@ def array_statistics(name, array):
         std=float(values.std(dtype=np.float64)),
     )
     if a.ndim >= 2 and a.shape[0] > 1:
-        facts.update(_max_feature_std(a, all_finite))
+        facts.update(_max_feature_std(a, None if all_finite else finite))
     return facts
 
 
-def _max_feature_std(a, all_finite):
+def _max_feature_std(a, finite):
     """{"max_feature_std": the largest spread of one input feature across
-    the samples}, or {} when no feature has a finite one."""
+    the samples}, or {} when no feature has a finite one. `finite`: the
+    mask of finite values, None when all are."""
     flat = a.reshape(a.shape[0], -1)
-    if all_finite:
+    if finite is None:
         feature_std = flat.std(axis=0, dtype=np.float64)
     else:
         with np.errstate(all="ignore"):
-            feature_std = np.nanstd(np.where(np.isfinite(flat), flat, np.nan)
-                                    .astype(np.float64), axis=0)
+            feature_std = np.nanstd(
+                np.where(finite.reshape(flat.shape), flat, np.nan)
+                .astype(np.float64), axis=0)
     if not np.isfinite(feature_std).any():
         return {}
     return {"max_feature_std": float(np.nanmax(feature_std))}

@@ -31,8 +31,7 @@ With `every_n_steps="auto"`:
   one probe costs more than about a thousandth of the fit. Where coverage
   needs a probe, a record falls exactly a tenth of the fit after the last
   probe, off the period if need be, so that probes come no more often
-  than coverage needs. For a fit that
-  continues the previous ones, "the fit" is all of them (`span_steps`):
+  than coverage needs. For a fit that continues the previous ones, "the fit" is all of them (`span_steps`):
   a loop of short fits is read as the one training it is.
 
 A fixed `every_n_steps=N` records every N steps (its multiples), probe
